@@ -1,0 +1,87 @@
+"""pipelinekit: sales-pipeline forecasting as pure, typed domain code.
+
+Stage schemes with weights, opportunity state machines and stage-history events feed
+report and forecast calculators. No I/O, no clock reads, no global state.
+
+Example:
+    >>> import pipelinekit as pk
+    >>> scheme = pk.schemes.get("salesforce")
+    >>> history = pk.History.from_records([
+    ...     {"type": "opened", "opportunity_id": "o-1", "at": "2024-01-05T10:00:00+00:00",
+    ...      "stage": "needs-analysis", "amount": "12000", "currency": "USD"},
+    ... ], scheme=scheme)
+    >>> history.as_of("2024-02-01T00:00:00+00:00")["o-1"].weighted_amount
+    Decimal('2400')
+"""
+
+from pipelinekit import schemes
+from pipelinekit.errors import (
+    ArgumentError,
+    CurrencyError,
+    DuplicateEventError,
+    PipelineError,
+    RecordError,
+    SchemeError,
+    TransitionError,
+)
+from pipelinekit.events import (
+    ActivityLogged,
+    AmountChanged,
+    CloseDateChanged,
+    Event,
+    NextActionScheduled,
+    Opened,
+    OwnerChanged,
+    ProbabilitySet,
+    StageChanged,
+    event_from_record,
+)
+from pipelinekit.history import (
+    Duplicate,
+    History,
+    IngestReport,
+    Pipeline,
+    Rejection,
+    UnknownOpportunityError,
+)
+from pipelinekit.opportunity import Activity, NextAction, Opportunity, StageVisit, apply
+from pipelinekit.stages import Outcome, Stage, StageScheme, TransitionPolicy
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Activity",
+    "ActivityLogged",
+    "AmountChanged",
+    "ArgumentError",
+    "CloseDateChanged",
+    "CurrencyError",
+    "Duplicate",
+    "DuplicateEventError",
+    "Event",
+    "History",
+    "IngestReport",
+    "NextAction",
+    "NextActionScheduled",
+    "Opened",
+    "Opportunity",
+    "Outcome",
+    "OwnerChanged",
+    "Pipeline",
+    "PipelineError",
+    "ProbabilitySet",
+    "RecordError",
+    "Rejection",
+    "SchemeError",
+    "Stage",
+    "StageChanged",
+    "StageScheme",
+    "StageVisit",
+    "TransitionError",
+    "TransitionPolicy",
+    "UnknownOpportunityError",
+    "__version__",
+    "apply",
+    "event_from_record",
+    "schemes",
+]

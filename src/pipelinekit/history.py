@@ -1,0 +1,587 @@
+"""History: every event of many opportunities under one scheme, validated and in order.
+
+The single source of truth: every state, report and forecast is derived from it.
+:meth:`History.from_records` validates plain-dict records in bulk, de-duplicates them by
+``event_id``, orders them by time (ties keep input order) and replays them through the
+state machine, so a History only ever holds events that are legal together.
+
+- ``history.as_of(t)`` gives the :class:`Pipeline` (every opportunity's state at ``t``).
+- ``history.until(t)`` gives a History without the events after ``t``: no look-ahead.
+
+Example:
+    >>> import pipelinekit as pk
+    >>> scheme = pk.schemes.get("salesforce")
+    >>> records = [
+    ...     {"type": "opened", "opportunity_id": "o-1", "at": "2024-01-05T10:00:00+00:00",
+    ...      "stage": "prospecting", "amount": "12000.00", "currency": "USD"},
+    ...     {"type": "stage_changed", "opportunity_id": "o-1",
+    ...      "at": "2024-02-01T10:00:00+00:00", "stage": "proposal-price-quote"},
+    ... ]
+    >>> history = pk.History.from_records(records, scheme=scheme)
+    >>> opp = history.as_of("2024-01-31T00:00:00+00:00")["o-1"]
+    >>> opp.stage, opp.weighted_amount
+    ('prospecting', Decimal('1200.00'))
+    >>> history.as_of("2024-03-01T00:00:00+00:00")["o-1"].stage
+    'proposal-price-quote'
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipelinekit._time import Instant, instant
+from pipelinekit.errors import (
+    ArgumentError,
+    CurrencyError,
+    DuplicateEventError,
+    PipelineError,
+    RecordError,
+)
+from pipelinekit.events import EVENTS_ADAPTER, Event, EventBase, record_error
+from pipelinekit.opportunity import Opportunity, _Draft, fold, step
+from pipelinekit.stages import StageScheme
+
+__all__ = [
+    "Duplicate",
+    "History",
+    "IngestReport",
+    "Pipeline",
+    "Rejection",
+    "UnknownOpportunityError",
+]
+
+Mode = Literal["strict", "lenient"]
+
+
+class Rejection(BaseModel):
+    """A record set aside in lenient mode, with the error that explains why."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    index: int
+    record: Any
+    error: RecordError
+
+    @property
+    def reason(self) -> str:
+        """What is wrong with the record."""
+        return self.error.reason
+
+    @property
+    def field(self) -> str | None:
+        """The offending field, when one field is to blame."""
+        return self.error.field
+
+
+class Duplicate(BaseModel):
+    """A record whose ``event_id`` and content repeat an earlier record's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    event_id: str
+    first_index: int
+
+
+class IngestReport(BaseModel):
+    """How the records of a History were accounted for.
+
+    Every input record is exactly one of: applied, a duplicate, or rejected, so
+    ``applied + len(duplicates) + len(rejected) == total`` always holds.
+
+    Example:
+        >>> import pipelinekit as pk
+        >>> h = pk.History.from_records(
+        ...     [{"type": "opened", "opportunity_id": "o-1", "at": "2024-01-05T10:00:00Z",
+        ...       "stage": "prospecting", "event_id": "e1"},
+        ...      {"type": "opened", "opportunity_id": "o-1", "at": "2024-01-05T10:00:00Z",
+        ...       "stage": "prospecting", "event_id": "e1"},
+        ...      {"type": "stage_changed", "opportunity_id": "o-2",
+        ...       "at": "2024-01-06T10:00:00Z", "stage": "closed-won"}],
+        ...     scheme=pk.schemes.get("salesforce"), mode="lenient")
+        >>> r = h.ingest
+        >>> r.total, r.applied, len(r.duplicates), len(r.rejected)
+        (3, 1, 1, 1)
+        >>> r.rejected[0].index, r.rejected[0].error.rule
+        (2, 'not-opened')
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    total: int
+    applied: int
+    duplicates: tuple[Duplicate, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
+
+    @property
+    def accounted(self) -> bool:
+        """True when every record is applied, duplicate or rejected (always, by design)."""
+        return self.applied + len(self.duplicates) + len(self.rejected) == self.total
+
+
+class UnknownOpportunityError(PipelineError, KeyError):
+    """A pipeline was asked for an opportunity it does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class History:
+    """All events of many opportunities under one scheme, validated and in time order.
+
+    Build it with :meth:`from_records` (plain dicts) or :meth:`from_events`; it is
+    immutable. Iterating yields the events in order.
+
+    Attributes:
+        scheme: the stage scheme the events were checked against.
+        events: the applied events, ordered by time (ties keep input order).
+        ingest: how the input records were accounted for.
+    """
+
+    __slots__ = ("_final", "_final_pipeline", "_times", "events", "ingest", "scheme")
+
+    scheme: StageScheme
+    events: tuple[Event, ...]
+    ingest: IngestReport
+
+    def __init__(
+        self,
+        *,
+        scheme: StageScheme,
+        events: tuple[Event, ...],
+        ingest: IngestReport,
+        _times: list[datetime] | None = None,
+        _final: dict[str, _Draft] | None = None,
+    ) -> None:
+        self.scheme = scheme
+        self.events = events
+        self.ingest = ingest
+        self._times = [e.at for e in events] if _times is None else _times
+        self._final = _final
+        self._final_pipeline: Pipeline | None = None
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        scheme: StageScheme,
+        mode: Mode = "strict",
+        assume_tz: tzinfo | None = None,
+    ) -> History:
+        """Validate, de-duplicate, order and replay plain-dict records.
+
+        Args:
+            records: the records (see the record format in ``docs/concepts.md``).
+            scheme: the stage scheme every move is checked against.
+            mode: ``"strict"`` raises at the first bad record; ``"lenient"`` sets bad
+                records aside and reports each in :attr:`ingest`.
+            assume_tz: the zone for timestamps that carry none (else they are an error).
+
+        Raises:
+            RecordError: (strict mode) a malformed record, naming its index, ``event_id``,
+                ``opportunity_id`` and field; a :class:`~pipelinekit.errors.TransitionError`
+                for an illegal move, a :class:`~pipelinekit.errors.DuplicateEventError` for
+                an ``event_id`` reused with different content.
+        """
+        _check_mode(mode)
+        _check_scheme(scheme)
+        if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
+            raise ArgumentError(
+                "records", f"expected an iterable of record dicts, got {type(records).__name__}"
+            )
+        raw = records if isinstance(records, list) else list(records)
+        context = {"assume_tz": assume_tz}
+        rejected: dict[int, RecordError] = {}
+        try:
+            validated: list[Event] = EVENTS_ADAPTER.validate_python(raw, context=context)
+            positions: Sequence[int] = range(len(raw))
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                loc = err["loc"]
+                if not loc or not isinstance(loc[0], int):
+                    raise ArgumentError("records", err["msg"]) from None
+                i = loc[0]
+                if i not in rejected:
+                    rejected[i] = record_error(err, raw[i], index=i, loc_offset=1)
+            if mode == "strict":
+                raise rejected[min(rejected)] from None
+            positions = [i for i in range(len(raw)) if i not in rejected]
+            validated = EVENTS_ADAPTER.validate_python([raw[i] for i in positions], context=context)
+        return cls._build(scheme, validated, positions, raw, rejected, mode)
+
+    @classmethod
+    def from_events(
+        cls, events: Iterable[Event], *, scheme: StageScheme, mode: Mode = "strict"
+    ) -> History:
+        """Build a History from event objects (same checks as :meth:`from_records`).
+
+        Example:
+            >>> import pipelinekit as pk
+            >>> from pipelinekit.events import Opened
+            >>> h = pk.History.from_events(
+            ...     [Opened(opportunity_id="o-1", at="2024-01-05T10:00:00Z", stage="lead")],
+            ...     scheme=pk.schemes.get("seed-004"))
+            >>> len(h), h.opportunity_ids
+            (1, ('o-1',))
+        """
+        _check_mode(mode)
+        _check_scheme(scheme)
+        given = list(events)
+        rejected: dict[int, RecordError] = {}
+        for i, event in enumerate(given):
+            if not isinstance(event, EventBase):
+                err = RecordError(
+                    f"expected an event object, got {type(event).__name__}; "
+                    "use History.from_records for plain dicts",
+                    index=i,
+                )
+                if mode == "strict":
+                    raise err
+                rejected[i] = err
+        positions = [i for i in range(len(given)) if i not in rejected]
+        validated = [given[i] for i in positions]
+        return cls._build(scheme, validated, positions, given, rejected, mode)
+
+    @classmethod
+    def _build(
+        cls,
+        scheme: StageScheme,
+        validated: list[Event],
+        positions: Sequence[int],
+        raw: Sequence[object],
+        rejected: dict[int, RecordError],
+        mode: Mode,
+    ) -> History:
+        strict = mode == "strict"
+        duplicates: list[Duplicate] = []
+        kept = list(range(len(validated)))
+        first_seen: dict[str, int] = {}
+        if any(e.event_id is not None for e in validated):
+            kept = []
+            for k, event in enumerate(validated):
+                eid = event.event_id
+                if eid is not None:
+                    first = first_seen.setdefault(eid, k)
+                    if first != k:
+                        if validated[first] == event:
+                            duplicates.append(
+                                Duplicate(
+                                    index=positions[k], event_id=eid, first_index=positions[first]
+                                )
+                            )
+                            continue
+                        err = DuplicateEventError(
+                            f"event_id {eid!r} was first used by record {positions[first]} "
+                            "with different content; an event_id must identify one fact",
+                            index=positions[k],
+                            event_id=eid,
+                            opportunity_id=event.opportunity_id,
+                            field="event_id",
+                        )
+                        if strict:
+                            raise err
+                        rejected[positions[k]] = err
+                        continue
+                kept.append(k)
+
+        times = [validated[k].at for k in kept]
+        if any(a > b for a, b in pairwise(times)):
+            order = sorted(range(len(kept)), key=times.__getitem__)
+            kept = [kept[j] for j in order]
+            times = [times[j] for j in order]
+
+        states: dict[str, _Draft] = {}
+        applied: list[Event] = []
+        applied_times: list[datetime] = []
+        for k, at in zip(kept, times, strict=True):
+            event = validated[k]
+            try:
+                step(states, event, scheme)
+            except RecordError as exc:
+                located = exc.located(index=positions[k])
+                if strict:
+                    raise located from None
+                rejected[positions[k]] = located
+                continue
+            applied.append(event)
+            applied_times.append(at)
+
+        report = IngestReport(
+            total=len(raw),
+            applied=len(applied),
+            duplicates=tuple(sorted(duplicates, key=lambda d: d.index)),
+            rejected=tuple(
+                Rejection(index=i, record=raw[i], error=rejected[i]) for i in sorted(rejected)
+            ),
+        )
+        return cls(
+            scheme=scheme,
+            events=tuple(applied),
+            ingest=report,
+            _times=applied_times,
+            _final=states,
+        )
+
+    # -- views ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __repr__(self) -> str:
+        span = ""
+        if self.events:
+            span = f", {self._times[0].isoformat()} .. {self._times[-1].isoformat()}"
+        return (
+            f"<History scheme={self.scheme.name!r}: {len(self.events)} events, "
+            f"{len(self.opportunity_ids)} opportunities{span}>"
+        )
+
+    @property
+    def start(self) -> datetime | None:
+        """When the first event happened (``None`` for an empty history)."""
+        return self._times[0] if self._times else None
+
+    @property
+    def end(self) -> datetime | None:
+        """When the last event happened (``None`` for an empty history)."""
+        return self._times[-1] if self._times else None
+
+    @property
+    def opportunity_ids(self) -> tuple[str, ...]:
+        """Ids of the opportunities in the history, in order of opening."""
+        return tuple(self._states())
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The applied events as plain JSON-ready dicts, in order (a lossless round trip).
+
+        Example:
+            >>> import pipelinekit as pk
+            >>> recs = [{"type": "opened", "opportunity_id": "o-1", "stage": "lead",
+            ...          "at": "2024-01-05T10:00:00+00:00"}]
+            >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("seed-004"))
+            >>> h2 = pk.History.from_records(h.to_records(), scheme=h.scheme)
+            >>> h2.events == h.events
+            True
+        """
+        return [e.model_dump(mode="json") for e in self.events]
+
+    def until(self, t: Instant) -> History:
+        """The history without events after ``t`` (events at exactly ``t`` are kept).
+
+        This is how calculators avoid look-ahead. Every prefix of a legal history is
+        legal, so nothing is re-checked.
+        """
+        cut = bisect_right(self._times, instant(t, argument="t"))
+        if cut == len(self.events):
+            return self
+        return History(
+            scheme=self.scheme,
+            events=self.events[:cut],
+            ingest=IngestReport(total=cut, applied=cut),
+            _times=self._times[:cut],
+        )
+
+    def as_of(self, t: Instant) -> Pipeline:
+        """The pipeline at ``t``: every opportunity opened at or before ``t``, in its state
+        from the events at or before ``t``.
+        """
+        when = instant(t, argument="t")
+        cut = bisect_right(self._times, when)
+        if cut == len(self.events):
+            return self._final_snapshot().at(when)
+        states = fold(self.events[:cut], self.scheme)
+        return Pipeline(self.scheme, when, {k: d.freeze() for k, d in states.items()})
+
+    def for_opportunities(self, ids: Iterable[str]) -> History:
+        """The sub-history of the given opportunities (for partitioned computation).
+
+        Example:
+            >>> import pipelinekit as pk
+            >>> recs = [{"type": "opened", "opportunity_id": o, "stage": "lead",
+            ...          "at": "2024-01-05T10:00:00+00:00"} for o in ("a", "b", "c")]
+            >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("seed-004"))
+            >>> h.for_opportunities({"a", "c"}).opportunity_ids
+            ('a', 'c')
+        """
+        wanted = set(ids)
+        picked = [
+            (e, t)
+            for e, t in zip(self.events, self._times, strict=True)
+            if e.opportunity_id in wanted
+        ]
+        return History(
+            scheme=self.scheme,
+            events=tuple(e for e, _ in picked),
+            ingest=IngestReport(total=len(picked), applied=len(picked)),
+            _times=[t for _, t in picked],
+        )
+
+    def _states(self) -> dict[str, _Draft]:
+        if self._final is None:
+            self._final = fold(self.events, self.scheme)
+        return self._final
+
+    def _final_snapshot(self) -> Pipeline:
+        if self._final_pipeline is None:
+            opps = {k: d.freeze() for k, d in self._states().items()}
+            when = self._times[-1] if self._times else datetime.min.replace(tzinfo=UTC)
+            self._final_pipeline = Pipeline(self.scheme, when, opps)
+        return self._final_pipeline
+
+
+class Pipeline(Mapping[str, Opportunity]):
+    """A snapshot: every opportunity's state at one instant, keyed by id.
+
+    Attributes:
+        scheme: the scheme of the history it came from.
+        as_of: the instant of the snapshot.
+
+    Example:
+        >>> import pipelinekit as pk
+        >>> recs = [
+        ...   {"type": "opened", "opportunity_id": "a", "stage": "prospecting",
+        ...    "at": "2024-01-05T10:00:00Z", "amount": "1000", "currency": "USD"},
+        ...   {"type": "opened", "opportunity_id": "b", "stage": "negotiation-review",
+        ...    "at": "2024-01-06T10:00:00Z", "amount": "2000", "currency": "USD"},
+        ...   {"type": "stage_changed", "opportunity_id": "a", "stage": "closed-lost",
+        ...    "at": "2024-01-07T10:00:00Z"}]
+        >>> pipe = pk.History.from_records(recs, scheme=pk.schemes.get("salesforce")).as_of(
+        ...     "2024-02-01T00:00:00Z")
+        >>> len(pipe), list(pipe.open()), list(pipe.lost())
+        (2, ['b'], ['a'])
+        >>> pipe.total_amount(), pipe.weighted_total()
+        (Decimal('2000'), Decimal('1800'))
+    """
+
+    __slots__ = ("_opps", "as_of", "scheme")
+
+    def __init__(self, scheme: StageScheme, as_of: datetime, opportunities: dict[str, Opportunity]):
+        self.scheme = scheme
+        self.as_of = as_of
+        self._opps = opportunities
+
+    def at(self, when: datetime) -> Pipeline:
+        """The same states labelled with another instant (no events in between)."""
+        return Pipeline(self.scheme, when, self._opps)
+
+    def __getitem__(self, opportunity_id: str) -> Opportunity:
+        try:
+            return self._opps[opportunity_id]
+        except KeyError:
+            raise UnknownOpportunityError(
+                f"no opportunity {opportunity_id!r} at {self.as_of.isoformat()} "
+                f"({len(self._opps)} opportunities are known then)"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._opps)
+
+    def __len__(self) -> int:
+        return len(self._opps)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._opps
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pipeline):
+            return NotImplemented
+        return (
+            self.as_of == other.as_of and self.scheme == other.scheme and self._opps == other._opps
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Pipeline as_of={self.as_of.isoformat()}: {len(self)} opportunities, "
+            f"{sum(1 for o in self.values() if o.is_open)} open>"
+        )
+
+    def _subset(self, keep: Any) -> Pipeline:
+        return Pipeline(self.scheme, self.as_of, {k: o for k, o in self._opps.items() if keep(o)})
+
+    def open(self) -> Pipeline:
+        """The opportunities that are neither won nor lost."""
+        return self._subset(lambda o: o.is_open)
+
+    def won(self) -> Pipeline:
+        """The won opportunities."""
+        return self._subset(lambda o: o.is_won)
+
+    def lost(self) -> Pipeline:
+        """The lost opportunities."""
+        return self._subset(lambda o: o.is_lost)
+
+    def currencies(self) -> frozenset[str]:
+        """The currencies of the opportunities that have an amount."""
+        return frozenset(o.currency for o in self.values() if o.amount is not None and o.currency)
+
+    def total_amount(self) -> Decimal:
+        """Sum of the open opportunities' amounts (those without an amount add nothing).
+
+        Raises:
+            CurrencyError: the open opportunities are in more than one currency.
+        """
+        opps = [o for o in self.values() if o.is_open and o.amount is not None]
+        _single_currency(opps)
+        return sum((o.amount for o in opps if o.amount is not None), Decimal(0))
+
+    def weighted_total(self) -> Decimal:
+        """Sum of the open opportunities' weighted amounts (amount x probability / 100).
+
+        Raises:
+            CurrencyError: the open opportunities are in more than one currency.
+            ArgumentError: an open opportunity with an amount has no probability (its
+                stage has no weight and no override is set).
+        """
+        opps = [o for o in self.values() if o.is_open and o.amount is not None]
+        _single_currency(opps)
+        total = Decimal(0)
+        for o in opps:
+            weighted = o.weighted_amount
+            if weighted is None:
+                raise ArgumentError(
+                    "scheme",
+                    f"opportunity {o.id!r} at stage {o.stage!r} has no probability: the "
+                    "stage has no weight and no override is set; weighted totals are "
+                    "unavailable",
+                )
+            total += weighted
+        return total
+
+
+def _single_currency(opps: list[Opportunity]) -> None:
+    currencies = {o.currency for o in opps}
+    if len(currencies) > 1:
+        shown = sorted(c or "<none>" for c in currencies)
+        raise CurrencyError(
+            f"open opportunities are in several currencies {shown}; convert with FxRates "
+            "to a reporting currency before adding amounts"
+        )
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("strict", "lenient"):
+        raise ArgumentError("mode", f"expected 'strict' or 'lenient', got {mode!r}")
+
+
+def _check_scheme(scheme: object) -> None:
+    if not isinstance(scheme, StageScheme):
+        raise ArgumentError(
+            "scheme",
+            f"expected a StageScheme, got {type(scheme).__name__}; build one with "
+            "StageScheme.model_validate(...) or pipelinekit.schemes.get(name)",
+        )
