@@ -14,7 +14,8 @@ Example:
     Decimal('2400')
 """
 
-from pipelinekit import schemes
+from pipelinekit import calculators, results, schemes
+from pipelinekit.calculators import Calculator, Mergeable, compute_partitioned
 from pipelinekit.errors import (
     ArgumentError,
     CurrencyError,
@@ -44,7 +45,9 @@ from pipelinekit.history import (
     Rejection,
     UnknownOpportunityError,
 )
+from pipelinekit.money import FxRates, Rate, ReportingCurrency
 from pipelinekit.opportunity import Activity, NextAction, Opportunity, StageVisit, apply
+from pipelinekit.results import Result
 from pipelinekit.stages import Outcome, Stage, StageScheme, TransitionPolicy
 
 __version__ = "0.1.0.dev0"
@@ -54,13 +57,16 @@ __all__ = [
     "ActivityLogged",
     "AmountChanged",
     "ArgumentError",
+    "Calculator",
     "CloseDateChanged",
     "CurrencyError",
     "Duplicate",
     "DuplicateEventError",
     "Event",
+    "FxRates",
     "History",
     "IngestReport",
+    "Mergeable",
     "NextAction",
     "NextActionScheduled",
     "Opened",
@@ -70,8 +76,11 @@ __all__ = [
     "Pipeline",
     "PipelineError",
     "ProbabilitySet",
+    "Rate",
     "RecordError",
     "Rejection",
+    "ReportingCurrency",
+    "Result",
     "SchemeError",
     "Stage",
     "StageChanged",
@@ -82,6 +91,9 @@ __all__ = [
     "UnknownOpportunityError",
     "__version__",
     "apply",
+    "calculators",
+    "compute_partitioned",
     "event_from_record",
+    "results",
     "schemes",
 ]

@@ -1,0 +1,128 @@
+"""What calculators return: frozen results that turn into rows, HTML and DataFrames.
+
+Every report and forecast result subclasses :class:`Result`. It implements
+:meth:`~Result.to_records` (a list of plain dicts, one per row, money as ``Decimal``); the
+notebook HTML and the pandas/polars conversions are built from those same rows.
+
+Example:
+    >>> from decimal import Decimal
+    >>> class Totals(Result):
+    ...     amounts: tuple[tuple[str, Decimal], ...]
+    ...     def to_records(self):
+    ...         return [{"stage": s, "amount": a} for s, a in self.amounts]
+    >>> t = Totals(amounts=(("lead", Decimal("10")), ("<offer>", Decimal("5"))))
+    >>> t.to_records()[1]
+    {'stage': '<offer>', 'amount': Decimal('5')}
+    >>> "&lt;offer&gt;" in t._repr_html_()
+    True
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+    import polars
+
+__all__ = ["Result", "html_table"]
+
+MAX_HTML_ROWS = 60
+
+
+class Result(BaseModel):
+    """Base of every calculator result: frozen data with rows, HTML and DataFrames."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The result as rows of plain values (money stays ``Decimal``)."""
+        raise NotImplementedError
+
+    def _html_title(self) -> str:
+        return type(self).__name__
+
+    def _repr_html_(self) -> str:
+        return html_table(self.to_records(), title=self._html_title())
+
+    def to_pandas(self, *, money: Literal["decimal", "float"] = "decimal") -> pandas.DataFrame:
+        """The rows as a pandas DataFrame (needs the ``pandas`` extra).
+
+        Args:
+            money: ``"decimal"`` keeps ``Decimal`` values in object columns (exact);
+                ``"float"`` converts them to float64 columns (convenient, inexact).
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "to_pandas() needs pandas: pip install 'pipelinekit[pandas]'"
+            ) from exc
+        rows = self.to_records()
+        frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+        if money == "float":
+            for column in frame.columns:
+                if len(frame) and all(isinstance(v, Decimal | None) for v in frame[column]):
+                    frame[column] = frame[column].astype("float64")
+        return frame
+
+    def to_polars(self) -> polars.DataFrame:
+        """The rows as a polars DataFrame (needs the ``polars`` extra); money as Decimal."""
+        try:
+            import polars as pl
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "to_polars() needs polars: pip install 'pipelinekit[polars]'"
+            ) from exc
+        return pl.DataFrame(self.to_records(), infer_schema_length=None)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return (
+            f"{value:,.2f}" if value == value.to_integral_value() or abs(value) >= 1 else str(value)
+        )
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def html_table(
+    rows: Sequence[dict[str, Any]], *, title: str = "", max_rows: int = MAX_HTML_ROWS
+) -> str:
+    """A small HTML table of ``rows``: capped at ``max_rows``, every string escaped.
+
+    Example:
+        >>> print(html_table([{"a": 1}], title="T"))  # doctest: +ELLIPSIS
+        <div class="pipelinekit"><strong>T</strong><table>...<td>1</td>...</table></div>
+    """
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = []
+    for row in rows[:max_rows]:
+        cells = "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns)
+        body.append(f"<tr>{cells}</tr>")
+    more = ""
+    if len(rows) > max_rows:
+        more = f"<p>{len(rows) - max_rows} more rows; use to_records() or to_pandas()</p>"
+    caption = f"<strong>{html.escape(title)}</strong>" if title else ""
+    return (
+        f'<div class="pipelinekit">{caption}<table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>{more}</div>"
+    )
