@@ -14,7 +14,7 @@ Example:
     Decimal('2400')
 """
 
-from pipelinekit import calculators, results, schemes
+from pipelinekit import calculators, demo, results, schemes
 from pipelinekit.calculators import Calculator, Mergeable, compute_partitioned
 from pipelinekit.errors import (
     ArgumentError,
@@ -93,6 +93,7 @@ __all__ = [
     "apply",
     "calculators",
     "compute_partitioned",
+    "demo",
     "event_from_record",
     "results",
     "schemes",

@@ -1,0 +1,196 @@
+"""The result every forecaster returns: per period (and group), won + expected, with spread.
+
+A :class:`Forecast` has one :class:`ForecastRow` per bucket and group. A bucket is a period
+(``"2024-03"``) or one of two labelled buckets that keep deals from being dropped or
+silently placed: ``"overdue"`` (the expected close date is already past at ``as_of``) and
+``"no close date"``. Per-deal figures are in :attr:`Forecast.deals`.
+
+Money is ``Decimal``; probabilities are floats in [0, 1] (statistics, not money).
+
+Example:
+    >>> from datetime import UTC, date, datetime
+    >>> from decimal import Decimal
+    >>> row = ForecastRow(bucket="2024-03", start=date(2024, 3, 1), end=date(2024, 4, 1),
+    ...                   won=Decimal("100"), expected=Decimal("50"))
+    >>> row.total
+    Decimal('150')
+    >>> f = Forecast(method="weighted", as_of=datetime(2024, 3, 10, tzinfo=UTC),
+    ...              currency="EUR", rows=(row,))
+    >>> f.merge(f).rows[0].total
+    Decimal('300')
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from pipelinekit.errors import ArgumentError
+from pipelinekit.results import Result
+
+__all__ = ["NO_CLOSE_DATE", "OVERDUE", "DealForecast", "Forecast", "ForecastRow"]
+
+OVERDUE = "overdue"
+"""Bucket of open deals whose expected close date is before ``as_of``."""
+NO_CLOSE_DATE = "no close date"
+"""Bucket of open deals without an expected close date."""
+
+_ZERO = Decimal(0)
+
+
+class ForecastRow(BaseModel):
+    """Won and expected revenue of one bucket (period) and group.
+
+    Attributes:
+        bucket: the period label, or :data:`OVERDUE` / :data:`NO_CLOSE_DATE`.
+        start, end: the period's dates, half-open (``None`` for the labelled buckets).
+        group: the group value (owner, product...) when the forecast is grouped.
+        won: revenue already won inside the period by ``as_of``.
+        expected: expected revenue still to come from deals open at ``as_of``.
+        new: expected revenue from deals not yet created (methods that model it).
+        std: standard deviation of the period's revenue, when the method gives one.
+        p10, p50, p90: statistical percentiles of the period's revenue (P10: the revenue
+            stays at or below it with probability 0.10), when the method gives them.
+        deals: how many open deals contribute to ``expected``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket: str
+    start: date | None = None
+    end: date | None = None
+    group: str | None = None
+    won: Decimal = _ZERO
+    expected: Decimal = _ZERO
+    new: Decimal = _ZERO
+    std: Decimal | None = None
+    p10: Decimal | None = None
+    p50: Decimal | None = None
+    p90: Decimal | None = None
+    deals: int = 0
+
+    @property
+    def total(self) -> Decimal:
+        """won + expected + new: the projection for the bucket."""
+        return self.won + self.expected + self.new
+
+
+class DealForecast(BaseModel):
+    """One open deal's contribution: its probability and where it was placed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    opportunity_id: str
+    stage: str
+    amount: Decimal
+    win_probability: float
+    expected: Decimal
+    bucket: str
+    group: str | None = None
+
+
+class Forecast(Result):
+    """A forecast of won revenue per bucket (and group), with per-deal detail.
+
+    Attributes:
+        method: the forecaster's name (``"weighted"``, ``"historical"``...).
+        as_of: the instant the forecast was made at; it saw nothing later.
+        currency: the reporting currency (``None`` when amounts carry none).
+        rows: one row per bucket and group, periods in time order, then ``overdue``
+            and ``no close date``.
+        deals: per open deal: win probability and expected amount.
+    """
+
+    method: str
+    as_of: datetime
+    currency: str | None = None
+    rows: tuple[ForecastRow, ...] = ()
+    deals: tuple[DealForecast, ...] = ()
+
+    def _html_title(self) -> str:
+        return f"{self.method} forecast as of {self.as_of.isoformat(sep=' ')}"
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per row: bucket, start, end, group, won, expected, new, total, spread."""
+        return [
+            {
+                "bucket": r.bucket,
+                "start": r.start,
+                "end": r.end,
+                "group": r.group,
+                "won": r.won,
+                "expected": r.expected,
+                "new": r.new,
+                "total": r.total,
+                "std": r.std,
+                "p10": r.p10,
+                "p50": r.p50,
+                "p90": r.p90,
+                "deals": r.deals,
+            }
+            for r in self.rows
+        ]
+
+    def row(self, bucket: str, group: str | None = None) -> ForecastRow:
+        """The row of ``bucket`` (and ``group``).
+
+        Raises:
+            ArgumentError: no such row.
+        """
+        for r in self.rows:
+            if r.bucket == bucket and r.group == group:
+                return r
+        known = sorted({r.bucket for r in self.rows})
+        raise ArgumentError("bucket", f"no row for {bucket!r} (group {group!r}); have {known}")
+
+    def total(self, bucket: str) -> Decimal:
+        """won + expected + new of ``bucket`` over all groups (0 if the bucket is absent)."""
+        return sum((r.total for r in self.rows if r.bucket == bucket), _ZERO)
+
+    def merge(self, other: Forecast) -> Forecast:
+        """Combine with a forecast of other opportunities (same method, as_of, currency).
+
+        Sums add; standard deviations combine as independent (root of summed variances);
+        quantiles are not additive, so merged rows carry none.
+
+        Raises:
+            ArgumentError: the forecasts differ in method, ``as_of`` or currency.
+        """
+        for name in ("method", "as_of", "currency"):
+            if getattr(self, name) != getattr(other, name):
+                raise ArgumentError(
+                    "other",
+                    f"cannot merge forecasts with different {name}: "
+                    f"{getattr(self, name)!r} vs {getattr(other, name)!r}",
+                )
+        merged: dict[tuple[str, str | None], ForecastRow] = {}
+        for r in (*self.rows, *other.rows):
+            key = (r.bucket, r.group)
+            seen = merged.get(key)
+            if seen is None:
+                merged[key] = r.model_copy(update={"p10": None, "p50": None, "p90": None})
+                continue
+            std: Decimal | None = None
+            if seen.std is not None and r.std is not None:
+                std = Decimal(math.sqrt(float(seen.std**2 + r.std**2)))
+            merged[key] = seen.model_copy(
+                update={
+                    "won": seen.won + r.won,
+                    "expected": seen.expected + r.expected,
+                    "new": seen.new + r.new,
+                    "deals": seen.deals + r.deals,
+                    "std": std,
+                }
+            )
+        rows = sorted(merged.values(), key=_row_order)
+        deals = tuple(sorted((*self.deals, *other.deals), key=lambda d: d.opportunity_id))
+        return self.model_copy(update={"rows": tuple(rows), "deals": deals})
+
+
+def _row_order(row: ForecastRow) -> tuple[int, date, str, str]:
+    rank = 0 if row.start is not None else (1 if row.bucket == OVERDUE else 2)
+    return (rank, row.start or date.min, row.bucket, row.group or "")
