@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -104,16 +105,27 @@ Edges = Annotated[tuple[tuple[str, str], ...], BeforeValidator(_edges_in)]
 Weight = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
+_DEPTH: ContextVar[int] = ContextVar("pipelinekit_scheme_depth", default=0)
+
+
 class _SchemeModel(BaseModel):
     """Base of Stage and StageScheme: any validation failure becomes a SchemeError."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     def __init__(self, /, **data: Any) -> None:
+        # pydantic also calls an overridden __init__ for nested models; only the outermost
+        # call converts, so the nested errors reach it as one ValidationError.
+        depth = _DEPTH.get()
+        token = _DEPTH.set(depth + 1)
         try:
             super().__init__(**data)
         except ValidationError as exc:
+            if depth:
+                raise
             raise _scheme_error(exc, data) from None
+        finally:
+            _DEPTH.reset(token)
 
     @classmethod
     def model_validate(
@@ -127,6 +139,8 @@ class _SchemeModel(BaseModel):
         by_alias: bool | None = None,
         by_name: bool | None = None,
     ) -> Self:
+        depth = _DEPTH.get()
+        token = _DEPTH.set(depth + 1)
         try:
             return super().model_validate(
                 obj,
@@ -138,7 +152,11 @@ class _SchemeModel(BaseModel):
                 by_name=by_name,
             )
         except ValidationError as exc:
+            if depth:
+                raise
             raise _scheme_error(exc, obj) from None
+        finally:
+            _DEPTH.reset(token)
 
     @classmethod
     def model_validate_json(
@@ -151,6 +169,8 @@ class _SchemeModel(BaseModel):
         by_alias: bool | None = None,
         by_name: bool | None = None,
     ) -> Self:
+        depth = _DEPTH.get()
+        token = _DEPTH.set(depth + 1)
         try:
             return super().model_validate_json(
                 json_data,
@@ -161,7 +181,11 @@ class _SchemeModel(BaseModel):
                 by_name=by_name,
             )
         except ValidationError as exc:
+            if depth:
+                raise
             raise _scheme_error(exc, None) from None
+        finally:
+            _DEPTH.reset(token)
 
 
 def _describe_loc(loc: tuple[int | str, ...], data: object) -> str:
