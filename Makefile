@@ -3,6 +3,7 @@
 #   make test   - lint, format check, mypy --strict, and the whole test suite
 PYTHON ?= python3
 VENV := .venv
+CODE := $(wildcard src tests examples benchmarks)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -18,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
