@@ -46,6 +46,7 @@ from pipelinekit.errors import (
 )
 from pipelinekit.events import EVENTS_ADAPTER, Event, EventBase, record_error
 from pipelinekit.opportunity import Opportunity, _Draft, fold, step
+from pipelinekit.results import html_table, records_to_pandas
 from pipelinekit.stages import StageScheme
 
 __all__ = [
@@ -119,6 +120,30 @@ class IngestReport(BaseModel):
     applied: int
     duplicates: tuple[Duplicate, ...] = ()
     rejected: tuple[Rejection, ...] = ()
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One row per record set aside: index, status, field and reason."""
+        rows: list[dict[str, Any]] = [
+            {
+                "index": d.index,
+                "status": "duplicate",
+                "field": "event_id",
+                "reason": f"repeats record {d.first_index} (event_id {d.event_id!r})",
+            }
+            for d in self.duplicates
+        ]
+        rows += [
+            {"index": r.index, "status": "rejected", "field": r.field, "reason": r.reason}
+            for r in self.rejected
+        ]
+        return sorted(rows, key=lambda row: row["index"])
+
+    def _repr_html_(self) -> str:
+        title = (
+            f"{self.total} records: {self.applied} applied, {len(self.duplicates)} "
+            f"duplicates, {len(self.rejected)} rejected"
+        )
+        return html_table(self.to_records(), title=title)
 
     @property
     def accounted(self) -> bool:
@@ -509,6 +534,48 @@ class Pipeline(Mapping[str, Opportunity]):
             f"<Pipeline as_of={self.as_of.isoformat()}: {len(self)} opportunities, "
             f"{sum(1 for o in self.values() if o.is_open)} open>"
         )
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One row per opportunity: stage, amount, probability, weighted amount, dates.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> pipe = demo.demo_history(opportunities=3, seed=1).as_of("2024-12-31T00:00:00Z")
+            >>> sorted(pipe.to_records()[0])[:5]
+            ['account', 'amount', 'closed_at', 'currency', 'expected_close']
+        """
+        rows = []
+        for o in self._opps.values():
+            rows.append(
+                {
+                    "opportunity_id": o.id,
+                    "name": o.name,
+                    "stage": o.stage,
+                    "outcome": None if o.outcome is None else o.outcome.value,
+                    "amount": o.amount,
+                    "currency": o.currency,
+                    "probability": o.probability,
+                    "weighted_amount": o.weighted_amount,
+                    "expected_close": o.expected_close,
+                    "owner": o.owner,
+                    "account": o.account,
+                    "product": o.product,
+                    "source": o.source,
+                    "opened_at": o.opened_at,
+                    "stage_entered_at": o.stage_entered_at,
+                    "closed_at": o.closed_at,
+                    "next_action_due": None if o.next_action is None else o.next_action.due,
+                }
+            )
+        return rows
+
+    def _repr_html_(self) -> str:
+        title = f"Pipeline as of {self.as_of.isoformat(sep=' ')} ({len(self)} opportunities)"
+        return html_table(self.to_records(), title=title)
+
+    def to_pandas(self, *, money: Literal["decimal", "float"] = "decimal") -> Any:
+        """The rows of :meth:`to_records` as a pandas DataFrame (needs pandas)."""
+        return records_to_pandas(self.to_records(), money=money)
 
     def _subset(self, keep: Any) -> Pipeline:
         return Pipeline(self.scheme, self.as_of, {k: o for k, o in self._opps.items() if keep(o)})

@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from pipelinekit.errors import ArgumentError
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
     import polars
 
-__all__ = ["Result", "html_table"]
+__all__ = ["Result", "html_table", "records_to_pandas", "records_to_polars"]
 
 MAX_HTML_ROWS = 60
 
@@ -58,29 +60,43 @@ class Result(BaseModel):
             money: ``"decimal"`` keeps ``Decimal`` values in object columns (exact);
                 ``"float"`` converts them to float64 columns (convenient, inexact).
         """
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "to_pandas() needs pandas: pip install 'pipelinekit[pandas]'"
-            ) from exc
-        rows = self.to_records()
-        frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
-        if money == "float":
-            for column in frame.columns:
-                if len(frame) and all(isinstance(v, Decimal | None) for v in frame[column]):
-                    frame[column] = frame[column].astype("float64")
-        return frame
+        return records_to_pandas(self.to_records(), money=money)
 
     def to_polars(self) -> polars.DataFrame:
         """The rows as a polars DataFrame (needs the ``polars`` extra); money as Decimal."""
-        try:
-            import polars as pl
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "to_polars() needs polars: pip install 'pipelinekit[polars]'"
-            ) from exc
-        return pl.DataFrame(self.to_records(), infer_schema_length=None)
+        return records_to_polars(self.to_records())
+
+
+def records_to_pandas(
+    rows: Sequence[dict[str, Any]], *, money: Literal["decimal", "float"] = "decimal"
+) -> pandas.DataFrame:
+    """Rows as a pandas DataFrame: Decimal kept (object) or converted to float64.
+
+    Dates stay ``datetime.date`` objects and timestamps become timezone-aware datetime64.
+    """
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("to_pandas() needs pandas: pip install 'pipelinekit[pandas]'") from exc
+    if money not in ("decimal", "float"):
+        raise ArgumentError("money", f"expected 'decimal' or 'float', got {money!r}")
+    frame = pd.DataFrame.from_records(list(rows)) if rows else pd.DataFrame()
+    for column in frame.columns:
+        values = [v for v in frame[column] if v is not None]
+        if values and all(isinstance(v, datetime) for v in values):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        elif money == "float" and values and all(isinstance(v, Decimal) for v in values):
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def records_to_polars(rows: Sequence[dict[str, Any]]) -> polars.DataFrame:
+    """Rows as a polars DataFrame (Decimal columns stay Decimal)."""
+    try:
+        import polars as pl
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("to_polars() needs polars: pip install 'pipelinekit[polars]'") from exc
+    return pl.DataFrame(list(rows), infer_schema_length=None)
 
 
 def _cell(value: object) -> str:

@@ -363,6 +363,32 @@ class StageScheme(_SchemeModel):
                 )
         return problems
 
+    def to_records(self) -> list[dict[str, Any]]:
+        """One row per stage in funnel order: key, label, weight, outcome, description.
+
+        Example:
+            >>> from pipelinekit import schemes
+            >>> schemes.get("salesforce").to_records()[0]["key"]
+            'prospecting'
+        """
+        return [
+            {
+                "key": s.key,
+                "label": s.label,
+                "weight": s.weight,
+                "outcome": None if s.outcome is None else s.outcome.value,
+                "description": s.description,
+                **{f"label_{loc}": text for loc, text in s.labels},
+            }
+            for s in self.stages
+        ]
+
+    def _repr_html_(self) -> str:
+        from pipelinekit.results import html_table
+
+        moves = f"transitions={self.transitions}, reopen={self.reopen}"
+        return html_table(self.to_records(), title=f"Stage scheme {self.name!r} ({moves})")
+
     # -- lookups -------------------------------------------------------------------------
 
     @property
