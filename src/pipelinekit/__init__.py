@@ -14,7 +14,7 @@ Example:
     Decimal('2400')
 """
 
-from pipelinekit import calculators, demo, results, schemes
+from pipelinekit import calculators, demo, forecasts, reports, results, schemes
 from pipelinekit.calculators import Calculator, Mergeable, compute_partitioned
 from pipelinekit.errors import (
     ArgumentError,
@@ -95,6 +95,8 @@ __all__ = [
     "compute_partitioned",
     "demo",
     "event_from_record",
+    "forecasts",
+    "reports",
     "results",
     "schemes",
 ]

@@ -4,4 +4,33 @@ Every report is a calculator (``compute(history, *, as_of)``) that sees only
 ``history.until(as_of)`` and returns a frozen :class:`~pipelinekit.results.Result`.
 """
 
-__all__: list[str] = []
+from pipelinekit.reports.funnel import (
+    FunnelConversion,
+    FunnelConversionResult,
+    FunnelStage,
+    StageMovement,
+)
+from pipelinekit.reports.lead_requirement import (
+    LeadRequirement,
+    LeadRequirementResult,
+    StageRequirement,
+)
+from pipelinekit.reports.velocity import StageProperties, StageTime, Velocity, VelocityResult
+from pipelinekit.reports.weak_areas import StageBalance, WeakAreas, WeakAreasResult
+
+__all__ = [
+    "FunnelConversion",
+    "FunnelConversionResult",
+    "FunnelStage",
+    "LeadRequirement",
+    "LeadRequirementResult",
+    "StageBalance",
+    "StageMovement",
+    "StageProperties",
+    "StageRequirement",
+    "StageTime",
+    "Velocity",
+    "VelocityResult",
+    "WeakAreas",
+    "WeakAreasResult",
+]
