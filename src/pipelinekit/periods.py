@@ -274,13 +274,12 @@ def _start_of(kind: PeriodKind, d: date) -> date:
     return first_of_month - relativedelta(months=(d.month - kind.fiscal_start_month) % 12)
 
 
-def _length(kind: PeriodKind) -> relativedelta:
-    return {
-        "month": relativedelta(months=1),
-        "quarter": relativedelta(months=3),
-        "week": relativedelta(days=7),
-        "fiscal_year": relativedelta(years=1),
-    }[kind.unit]
+_LENGTH: dict[PeriodUnit, relativedelta] = {
+    "month": relativedelta(months=1),
+    "quarter": relativedelta(months=3),
+    "week": relativedelta(days=7),
+    "fiscal_year": relativedelta(years=1),
+}
 
 
 def _fiscal_year(kind: PeriodKind, start: date) -> int:
@@ -307,7 +306,7 @@ def _label(kind: PeriodKind, start: date) -> str:
 
 def _period(kind: PeriodKind, start: date) -> Period:
     """The period of ``kind`` starting on ``start`` (which must be a period boundary)."""
-    end = start + _length(kind)
+    end = start + _LENGTH[kind.unit]
     # Fields are computed here, so the consistency check in Period's validator is skipped.
     return Period.model_construct(kind=kind, start=start, end=end, label=_label(kind, start))
 
