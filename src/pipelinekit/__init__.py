@@ -14,7 +14,7 @@ Example:
     Decimal('2400')
 """
 
-from pipelinekit import calculators, demo, forecasts, reports, results, schemes
+from pipelinekit import calculators, demo, forecasts, periods, reports, results, schemes
 from pipelinekit.calculators import Calculator, Mergeable, compute_partitioned
 from pipelinekit.errors import (
     ArgumentError,
@@ -47,6 +47,7 @@ from pipelinekit.history import (
 )
 from pipelinekit.money import FxRates, Rate, ReportingCurrency
 from pipelinekit.opportunity import Activity, NextAction, Opportunity, StageVisit, apply
+from pipelinekit.periods import Period, PeriodKind
 from pipelinekit.results import Result
 from pipelinekit.stages import Outcome, Stage, StageScheme, TransitionPolicy
 
@@ -73,6 +74,8 @@ __all__ = [
     "Opportunity",
     "Outcome",
     "OwnerChanged",
+    "Period",
+    "PeriodKind",
     "Pipeline",
     "PipelineError",
     "ProbabilitySet",
@@ -96,6 +99,7 @@ __all__ = [
     "demo",
     "event_from_record",
     "forecasts",
+    "periods",
     "reports",
     "results",
     "schemes",
