@@ -492,3 +492,26 @@ def test_lenient_mode_accounts_for_every_record(
     assert r.total == len(records)
     assert r.applied + len(r.duplicates) + len(r.rejected) == r.total
     assert r.applied == len(result.events)
+
+
+def test_partitions_keep_each_opportunity_whole_and_lose_nothing() -> None:
+    h = demo.demo_history(opportunities=40, seed=5)
+    parts = h.partition(4)
+    ids = [set(p.opportunity_ids) for p in parts]
+    assert sum(len(i) for i in ids) == len(h.opportunity_ids)
+    assert set().union(*ids) == set(h.opportunity_ids)
+    assert sum(len(p) for p in parts) == len(h)
+    assert {id(e) for p in parts for e in p.events} == {id(e) for e in h.events}
+    for part, owned in zip(parts, ids, strict=True):
+        assert all(pk.partition_of(oid, 4) == parts.index(part) for oid in owned)
+        end = h.end or t(0)
+        whole = h.as_of(end)
+        assert all(part.as_of(end)[oid] == whole[oid] for oid in owned)
+
+
+def test_partition_count_must_be_a_positive_integer() -> None:
+    with pytest.raises(ArgumentError) as info:
+        pk.partition_of("o-1", 0)
+    assert info.value.argument == "partitions"
+    with pytest.raises(ArgumentError):
+        History.from_records([], scheme=SCHEME).partition(0)

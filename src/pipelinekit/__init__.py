@@ -15,7 +15,7 @@ Example:
 """
 
 from pipelinekit import calculators, demo, forecasts, periods, reports, results, schemes
-from pipelinekit.calculators import Calculator, Mergeable, compute_partitioned
+from pipelinekit.calculators import Calculator, Mergeable, compute_partitioned, partition_of
 from pipelinekit.errors import (
     ArgumentError,
     CurrencyError,
@@ -99,6 +99,7 @@ __all__ = [
     "demo",
     "event_from_record",
     "forecasts",
+    "partition_of",
     "periods",
     "reports",
     "results",

@@ -37,6 +37,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipelinekit._time import Instant, instant
+from pipelinekit.calculators import partition_of
 from pipelinekit.errors import (
     ArgumentError,
     CurrencyError,
@@ -452,6 +453,37 @@ class History:
             events=tuple(e for e, _ in picked),
             ingest=IngestReport(total=len(picked), applied=len(picked)),
             _times=[t for _, t in picked],
+        )
+
+    def partition(self, partitions: int) -> tuple[History, ...]:
+        """Split into ``partitions`` histories by opportunity (see
+        :func:`~pipelinekit.calculators.partition_of`); every opportunity's events stay
+        together, so mergeable results computed per part merge into the whole.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> h = demo.demo_history(opportunities=20, seed=2)
+            >>> parts = h.partition(3)
+            >>> sum(len(p) for p in parts) == len(h)
+            True
+        """
+        partition_of("", partitions)  # validates the count even for an empty history
+        buckets: list[list[tuple[Event, datetime]]] = [[] for _ in range(partitions)]
+        owner: dict[str, int] = {}
+        for event, at in zip(self.events, self._times, strict=True):
+            oid = event.opportunity_id
+            k = owner.get(oid)
+            if k is None:
+                k = owner[oid] = partition_of(oid, partitions)
+            buckets[k].append((event, at))
+        return tuple(
+            History(
+                scheme=self.scheme,
+                events=tuple(e for e, _ in bucket),
+                ingest=IngestReport(total=len(bucket), applied=len(bucket)),
+                _times=[t for _, t in bucket],
+            )
+            for bucket in buckets
         )
 
     def _states(self) -> dict[str, _Draft]:
