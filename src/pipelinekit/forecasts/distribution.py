@@ -320,17 +320,20 @@ def _with_laws(forecast: Forecast) -> DistributionForecast:
     for d in forecast.deals:
         by_key.setdefault((d.bucket, d.group), []).append(d)
     rows = []
+    laws: dict[tuple[str, str | None], _Exact | _Mixture] = {}
     for row in forecast.rows:
         deals = tuple(by_key.get((row.bucket, row.group), ()))
-        law = _law_of(row.won, deals, forecast.exact_limit)
+        law = laws[(row.bucket, row.group)] = _law_of(row.won, deals, forecast.exact_limit)
         p10, p50, p90 = (law.quantile(q) for q in _QUANTILES)
         rows.append(
             row.model_copy(
                 update={"std": std_of(variance(deals)), "p10": p10, "p50": p50, "p90": p90}
             )
         )
-    # a new instance (not model_copy) so the private law cache starts empty
-    return DistributionForecast.model_validate({**dict(forecast), "rows": tuple(rows)})
+    # a new instance, not model_copy: model_copy would share the law cache of the original
+    fresh = DistributionForecast.model_validate({**dict(forecast), "rows": tuple(rows)})
+    fresh._laws.update(laws)
+    return fresh
 
 
 class _Configured:
@@ -393,7 +396,8 @@ class OutcomeDistribution(_Configured):
             :class:`Forecast` whose ``deals`` carry ``win_probability`` (e.g. a learned
             forecaster's calibrated scores).
         exact_limit: a bucket with at most this many open deals gets the exact law;
-            0 to 24 (the work grows as 2**n).
+            0 to 24. The work grows as the number of distinct outcomes, up to 2**n:
+            20 deals with all-distinct sums (335 326 outcomes) took 1.2 s here.
 
     Raises:
         ArgumentError: a bad argument, named in ``.argument``.
