@@ -76,8 +76,9 @@ class Placement:
         if isinstance(period, str):
             try:
                 kind = period_kind(period)
-            except ArgumentError as exc:
-                raise ArgumentError("period", exc.reason) from None
+            except ValueError as exc:  # ArgumentError is a ValueError
+                reason = exc.reason if isinstance(exc, ArgumentError) else str(exc)
+                raise ArgumentError("period", reason) from None
         elif isinstance(period, PeriodKind):
             kind = period
         else:
