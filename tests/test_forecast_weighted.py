@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -318,3 +318,22 @@ def test_merge_over_a_split_equals_the_whole(
         assert m.std is not None
         assert w.std is not None
         assert float(m.std) == pytest.approx(float(w.std), rel=1e-9, abs=0.01)
+
+
+def test_local_dates_in_tz_decide_won_period_and_overdue() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    h = History.from_records(
+        [
+            _opened("w", "2024-02-01", "negotiation-review", "500"),
+            {**_moved("w", "2024-02-01", "closed-won"), "at": "2024-02-29T23:30:00+00:00"},
+            _opened("o", "2024-02-01", "negotiation-review", "100", expected_close="2024-03-01"),
+        ],
+        scheme=schemes.get("salesforce"),
+    )
+    as_of = "2024-02-29T23:45:00+00:00"  # already 1 March in UTC+2
+    utc = WeightedForecast(horizon=1).compute(h, as_of=as_of)
+    assert utc.row("2024-02").won == Decimal(500)
+    assert utc.row(LATER).expected == Decimal(90)  # closes 1 March, after February
+    local = WeightedForecast(horizon=1, tz=plus_two).compute(h, as_of=as_of)
+    assert local.row("2024-03").won == Decimal(500)
+    assert local.row("2024-03").expected == Decimal(90)  # due today, not overdue
