@@ -4,6 +4,34 @@ Every forecaster is a calculator (``compute(history, *, as_of)``) that learns on
 ``history.until(as_of)`` and returns a :class:`~pipelinekit.forecasts.result.Forecast`.
 """
 
-from pipelinekit.forecasts.result import DealForecast, Forecast, ForecastRow
+from pipelinekit.forecasts.distribution import (
+    DistributionForecast,
+    MonteCarloForecast,
+    OutcomeDistribution,
+    SimulatedForecast,
+    TrialTotals,
+)
+from pipelinekit.forecasts.result import (
+    LATER,
+    NO_CLOSE_DATE,
+    OVERDUE,
+    DealForecast,
+    Forecast,
+    ForecastRow,
+)
+from pipelinekit.forecasts.weighted import WeightedForecast
 
-__all__ = ["DealForecast", "Forecast", "ForecastRow"]
+__all__ = [
+    "LATER",
+    "NO_CLOSE_DATE",
+    "OVERDUE",
+    "DealForecast",
+    "DistributionForecast",
+    "Forecast",
+    "ForecastRow",
+    "MonteCarloForecast",
+    "OutcomeDistribution",
+    "SimulatedForecast",
+    "TrialTotals",
+    "WeightedForecast",
+]
