@@ -44,7 +44,7 @@ from pipelinekit.errors import (
     PipelineError,
     RecordError,
 )
-from pipelinekit.events import EVENTS_ADAPTER, Event, EventBase, record_error
+from pipelinekit.events import EVENTS_ADAPTER, SHARED_TZ, Event, EventBase, record_error
 from pipelinekit.opportunity import Opportunity, _Draft, fold, step
 from pipelinekit.stages import StageScheme
 
@@ -200,7 +200,7 @@ class History:
                 "records", f"expected an iterable of record dicts, got {type(records).__name__}"
             )
         raw = records if isinstance(records, list) else list(records)
-        context = {"assume_tz": assume_tz}
+        context: dict[str, Any] = {"assume_tz": assume_tz, SHARED_TZ: {}}
         rejected: dict[int, RecordError] = {}
         try:
             validated: list[Event] = EVENTS_ADAPTER.validate_python(raw, context=context)
