@@ -45,7 +45,7 @@ from pipelinekit.errors import (
     PipelineError,
     RecordError,
 )
-from pipelinekit.events import EVENTS_ADAPTER, Event, EventBase, record_error
+from pipelinekit.events import EVENTS_ADAPTER, SHARED_TZ, Event, EventBase, record_error
 from pipelinekit.opportunity import Opportunity, _Draft, fold, step
 from pipelinekit.results import html_table, records_to_pandas
 from pipelinekit.stages import StageScheme
@@ -226,7 +226,7 @@ class History:
                 "records", f"expected an iterable of record dicts, got {type(records).__name__}"
             )
         raw = records if isinstance(records, list) else list(records)
-        context = {"assume_tz": assume_tz}
+        context: dict[str, Any] = {"assume_tz": assume_tz, SHARED_TZ: {}}
         rejected: dict[int, RecordError] = {}
         try:
             validated: list[Event] = EVENTS_ADAPTER.validate_python(raw, context=context)
@@ -243,6 +243,7 @@ class History:
                 raise rejected[min(rejected)] from None
             positions = [i for i in range(len(raw)) if i not in rejected]
             validated = EVENTS_ADAPTER.validate_python([raw[i] for i in positions], context=context)
+        _share_fields_sets(validated)
         return cls._build(scheme, validated, positions, raw, rejected, mode)
 
     @classmethod
@@ -670,6 +671,22 @@ def _single_currency(opps: list[Opportunity]) -> None:
             f"open opportunities are in several currencies {shown}; convert with FxRates "
             "to a reporting currency before adding amounts"
         )
+
+
+def _share_fields_sets(events: list[Event]) -> None:
+    """Let freshly validated events with the same set fields share one fields-set.
+
+    pydantic-core gives every instance its own ``__pydantic_fields_set__`` (~700 bytes, more
+    than the instance's ``__dict__``), while a History has a handful of distinct ones. The
+    events are frozen, so pydantic never adds to the set in place (``model_copy`` copies it
+    first); sharing changes nothing observable and saves ~0.7 GB per million events.
+    """
+    shared: dict[frozenset[str], set[str]] = {}
+    for event in events:
+        own = event.__pydantic_fields_set__
+        common = shared.setdefault(frozenset(own), own)
+        if common is not own:
+            object.__setattr__(event, "__pydantic_fields_set__", common)
 
 
 def _check_mode(mode: str) -> None:
