@@ -14,8 +14,9 @@ Example:
     Decimal('2400')
 """
 
-from pipelinekit import calculators, demo, forecasts, periods, reports, results, schemes
+from pipelinekit import calculators, categories, demo, forecasts, periods, reports, results, schemes
 from pipelinekit.calculators import Calculator, Mergeable, compute_partitioned, partition_of
+from pipelinekit.categories import CategoryMap, ForecastCategory
 from pipelinekit.errors import (
     ArgumentError,
     CurrencyError,
@@ -59,11 +60,13 @@ __all__ = [
     "AmountChanged",
     "ArgumentError",
     "Calculator",
+    "CategoryMap",
     "CloseDateChanged",
     "CurrencyError",
     "Duplicate",
     "DuplicateEventError",
     "Event",
+    "ForecastCategory",
     "FxRates",
     "History",
     "IngestReport",
@@ -95,6 +98,7 @@ __all__ = [
     "__version__",
     "apply",
     "calculators",
+    "categories",
     "compute_partitioned",
     "demo",
     "event_from_record",

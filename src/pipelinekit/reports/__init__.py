@@ -15,6 +15,14 @@ from pipelinekit.reports.lead_requirement import (
     LeadRequirementResult,
     StageRequirement,
 )
+from pipelinekit.reports.movement import (
+    MovementKind,
+    MovementResult,
+    MovementRow,
+    PipelineMovement,
+    SlippageRow,
+)
+from pipelinekit.reports.quota import Quota, QuotaAttainment, QuotaAttainmentResult, QuotaRow
 from pipelinekit.reports.velocity import StageProperties, StageTime, Velocity, VelocityResult
 from pipelinekit.reports.weak_areas import StageBalance, WeakAreas, WeakAreasResult
 
@@ -24,6 +32,15 @@ __all__ = [
     "FunnelStage",
     "LeadRequirement",
     "LeadRequirementResult",
+    "MovementKind",
+    "MovementResult",
+    "MovementRow",
+    "PipelineMovement",
+    "Quota",
+    "QuotaAttainment",
+    "QuotaAttainmentResult",
+    "QuotaRow",
+    "SlippageRow",
     "StageBalance",
     "StageMovement",
     "StageProperties",
