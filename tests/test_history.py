@@ -515,3 +515,24 @@ def test_partition_count_must_be_a_positive_integer() -> None:
     assert info.value.argument == "partitions"
     with pytest.raises(ArgumentError):
         History.from_records([], scheme=SCHEME).partition(0)
+
+
+def test_ingestion_restores_the_callers_garbage_collector_setting() -> None:
+    import gc
+
+    records = demo.demo_records(opportunities=5, seed=1)
+    scheme = pk.schemes.get("salesforce")
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        History.from_records(records, scheme=scheme).as_of("2024-06-01T00:00:00Z")
+        assert gc.isenabled()
+        gc.disable()
+        History.from_records(records, scheme=scheme).as_of("2024-06-01T00:00:00Z")
+        assert not gc.isenabled()
+        gc.enable()
+        with pytest.raises(RecordError):
+            History.from_records([{"type": "x"}], scheme=scheme)
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
