@@ -52,11 +52,16 @@ def data_dir_or_exit(folder: str, files: Sequence[str]) -> Path:
     where = root / folder if root is not None else None
     missing = [f for f in files if where is None or not (where / f).is_file()]
     if where is None or missing:
-        looked = os.environ.get(DATA_ENV) or str(Path(__file__).resolve().parents[3] / "shared")
+        env = os.environ.get(DATA_ENV)
+        looked = (
+            f"{DATA_ENV}={env}"
+            if env
+            else f"{Path(__file__).resolve().parents[3] / 'shared' / 'data'} and the folders above"
+        )
         sys.exit(
-            f"data set {folder!r} not found (looked in {looked}/data and the folders above; "
-            f"missing: {', '.join(missing)}). Put the shared data beside the checkout as "
-            f"shared/data/{folder}/ or set {DATA_ENV} to the folder holding {folder}/."
+            f"data set {folder!r} not found (looked in {looked}; missing: {', '.join(missing)})."
+            f" Put the shared data beside the checkout as shared/data/{folder}/ or set "
+            f"{DATA_ENV} to the folder holding {folder}/."
         )
     return where
 
