@@ -1,0 +1,216 @@
+"""Olist's marketing funnel (Brazil, 2017-2018): marketing-qualified leads and the deals won.
+
+Data: ``shared/data/olist-marketing-funnel/`` - ``olist_marketing_qualified_leads_dataset.csv``
+(8,000 leads: mql_id, first_contact_date, landing_page_id, origin) and
+``olist_closed_deals_dataset.csv`` (842 deals: mql_id, seller_id, sdr_id, sr_id, won_date,
+...). Real, anonymised data; CC BY-NC-SA 4.0 (see its ``SOURCE.txt``).
+
+Stage scheme :data:`SCHEME`: one open stage, ``mql`` (a marketing-qualified lead), then
+``won`` (a seller signed) or ``lost``; no weights (the data has no probabilities). It allows
+reopening, for the reason below.
+
+Leads that never close: the data only records wins; a lead without a deal is neither won nor
+lost in it. Left open, every unwon lead would be *censored* and the lead-to-win rate would be
+won / (won + lost) = 100 %. We choose instead: **a lead is lost** :data:`LOST_AFTER_DAYS`
+(180) **days after its first contact if it has not been won by then** (180 days is about the
+93rd percentile of the first-contact-to-win time of the won leads, so most wins happen
+before it). The rule only uses what is known at that moment, so it adds no look-ahead. A
+lead won after that (a late win) is *reopened* and moved to ``won`` - hence ``reopen=True``;
+its sales cycle still runs from first contact to the win. At :data:`AS_OF` every lead is
+older than 180 days, so only leads whose one record was set aside remain open.
+
+Amounts: Olist publishes no deal value (``declared_monthly_revenue`` is 0 for 797 of the 842
+deals), so every lead carries an amount of ``1`` without a currency: one seller. Pipeline
+"value" is then a number of sellers, and the lead requirement's *revenue target* is a
+number of sellers to sign; with a value per seller V, a revenue target R is R / V sellers.
+
+Mapping::
+
+    file / column                   becomes
+    ------------------------------  -----------------------------------------------------
+    leads.mql_id                    opportunity_id
+    leads.first_contact_date        "opened" at that date (stage "mql", amount 1)
+    leads.origin                    "opened" source (empty for 60 leads: none)
+    leads.landing_page_id           "opened" product (the landing page the lead came from)
+    deals.won_date                  "stage_changed" to "won" at that time, actor = sr_id
+                                    (the sales representative who closed it)
+    (rule above)                    "stage_changed" to "lost" at first contact + 180 days,
+                                    reason "no deal 180 days after first contact"
+    not used                        seller_id, sdr_id, business_segment, lead_type, ...
+
+Dates and times carry no zone; Olist is in São Paulo, so ``assume_tz`` is
+``ZoneInfo("America/Sao_Paulo")`` (a bare first-contact date is the start of that local
+day). One deal is dated before its lead's first contact (won 2018-03-06, first contact
+2018-03-08): lenient mode sets that won record aside ("not-opened"), and since the lead had
+been won by the 180-day mark no lost record is made for it either: it stays open, visible.
+
+Run: ``python examples/data/olist_funnel.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from _common import data_dir_or_exit, print_ingest, print_table, read_csv, section
+
+import pipelinekit as pk
+from pipelinekit.reports.funnel import FunnelConversion
+from pipelinekit.reports.lead_requirement import LeadRequirement
+from pipelinekit.reports.velocity import Velocity, percentile
+
+FOLDER = "olist-marketing-funnel"
+FILES = ("olist_marketing_qualified_leads_dataset.csv", "olist_closed_deals_dataset.csv")
+TZ = ZoneInfo("America/Sao_Paulo")
+AS_OF = datetime(2018, 12, 1, tzinfo=TZ)  # after the last win (2018-11-14) and 180-day mark
+LOST_AFTER_DAYS = 180
+TARGET_SELLERS = 100
+
+SCHEME = pk.StageScheme.model_validate(
+    {
+        "name": "olist-leads",
+        "description": "Olist seller acquisition: a marketing-qualified lead is won (a seller "
+        "signs) or lost (no deal 180 days after first contact; a later win reopens it).",
+        "reopen": True,
+        "stages": [
+            {"key": "mql", "label": "Marketing-qualified lead"},
+            {"key": "won", "label": "Won (seller signed)", "outcome": "won"},
+            {"key": "lost", "label": "Lost (no deal in 180 days)", "outcome": "lost"},
+        ],
+    }
+)
+
+
+def records(leads: list[dict[str, str]], deals: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Turn the two tables into pipelinekit records (see the module docstring)."""
+    won = {d["mql_id"]: d for d in deals}
+    out: list[dict[str, Any]] = []
+    for lead in leads:
+        oid = lead["mql_id"]
+        contact = date.fromisoformat(lead["first_contact_date"])
+        out.append(
+            {
+                "type": "opened",
+                "opportunity_id": oid,
+                "at": contact.isoformat(),
+                "stage": "mql",
+                "amount": "1",
+                "source": lead["origin"] or None,
+                "product": lead["landing_page_id"] or None,
+            }
+        )
+        deal = won.get(oid)
+        mark = datetime.combine(contact + timedelta(days=LOST_AFTER_DAYS), datetime.min.time())
+        won_at = datetime.fromisoformat(deal["won_date"]) if deal else None
+        if deal is not None and won_at is not None:
+            out.append(
+                {
+                    "type": "stage_changed",
+                    "opportunity_id": oid,
+                    "at": won_at.isoformat(),
+                    "stage": "won",
+                    "actor": deal["sr_id"] or None,
+                }
+            )
+        if (won_at is None or won_at > mark) and mark.replace(tzinfo=TZ) <= AS_OF:
+            out.append(
+                {
+                    "type": "stage_changed",
+                    "opportunity_id": oid,
+                    "at": mark.isoformat(),
+                    "stage": "lost",
+                    "reason": f"no deal {LOST_AFTER_DAYS} days after first contact",
+                }
+            )
+    return out
+
+
+def main(data_dir: Path) -> dict[str, Any]:
+    """Map the funnel, build the history in lenient mode, print and return key figures.
+
+    Args:
+        data_dir: the ``olist-marketing-funnel`` folder.
+    """
+    leads = read_csv(data_dir / FILES[0])
+    deals = read_csv(data_dir / FILES[1])
+    history = pk.History.from_records(
+        records(leads, deals), scheme=SCHEME, mode="lenient", assume_tz=TZ
+    )
+
+    section("Ingest (lenient mode)")
+    print(f"{len(leads)} leads, {len(deals)} deals -> {history!r}")
+    reasons = print_ingest("olist", history)
+
+    pipeline = history.as_of(AS_OF)
+    late = sum(1 for o in pipeline.values() if o.is_won and "lost" in {v.stage for v in o.path})
+    section(f"Leads as of {AS_OF.date()}")
+    print(
+        f"  leads {len(pipeline)}: won {len(pipeline.won())} (of which {late} after the "
+        f"{LOST_AFTER_DAYS}-day mark), lost {len(pipeline.lost())}, open {len(pipeline.open())}"
+    )
+
+    section("Win/loss and lead-to-deal time (Velocity)")
+    velocity = Velocity().compute(history, as_of=AS_OF)
+    print_table(velocity.summary_records(), ["open", "won", "lost", "win_rate"])
+    p90 = percentile(velocity.won_cycles, 0.9)
+    print(
+        f"  first contact -> won, days: median {velocity.won_cycle_median_days:.2f}, "
+        f"mean {velocity.won_cycle_mean_days:.2f}, "
+        f"P90 {p90:.2f}"
+    )
+
+    section("Win rate per lead origin (Velocity on each origin's leads)")
+    by_origin: dict[str, list[str]] = {}
+    for o in pipeline.values():
+        by_origin.setdefault(o.source or "(none)", []).append(o.id)
+    origin_rows = []
+    for origin, ids in by_origin.items():
+        v = Velocity().compute(history.for_opportunities(ids), as_of=AS_OF)
+        origin_rows.append(
+            {
+                "origin": origin,
+                "leads": len(ids),
+                "won": v.won,
+                "win_rate": v.win_rate,
+                "median_days": v.won_cycle_median_days,
+            }
+        )
+    origin_rows.sort(key=lambda r: (-r["leads"], r["origin"]))
+    print_table(origin_rows, ["origin", "leads", "won", "win_rate", "median_days"])
+
+    section("Funnel (FunnelConversion)")
+    funnel = FunnelConversion().compute(history, as_of=AS_OF)
+    print_table(funnel.to_records(), ["stage", "reached", "won", "lost_here", "to_won"])
+
+    section(f"Lead requirement: leads needed to sign {TARGET_SELLERS} sellers (LeadRequirement)")
+    requirement = LeadRequirement(target=TARGET_SELLERS).compute(history, as_of=AS_OF)
+    print_table(
+        requirement.summary_records(),
+        ["target", "lead_to_win_rate", "average_won_amount", "deals_needed", "leads_needed"],
+    )
+    first_half = LeadRequirement(
+        target=TARGET_SELLERS,
+        window=(datetime(2017, 6, 1, tzinfo=TZ), datetime(2018, 1, 1, tzinfo=TZ)),
+    ).compute(history, as_of=AS_OF)
+    print(
+        f"  learning only from leads first contacted in 2017: rate "
+        f"{first_half.lead_to_win_rate:.4f}, leads needed {first_half.leads_needed}"
+    )
+
+    return {
+        "leads": len(pipeline),
+        "set_aside": reasons,
+        "won": velocity.won,
+        "lost": velocity.lost,
+        "open": velocity.open,
+        "late_wins": late,
+        "lead_to_win_rate": requirement.lead_to_win_rate,
+        "leads_needed": requirement.leads_needed,
+        "won_cycle_median_days": velocity.won_cycle_median_days,
+    }
+
+
+if __name__ == "__main__":
+    main(data_dir_or_exit(FOLDER, FILES))
