@@ -536,3 +536,31 @@ def test_ingestion_restores_the_callers_garbage_collector_setting() -> None:
         assert gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_durations_across_a_daylight_saving_change_are_elapsed_time() -> None:
+    # Warsaw moved clocks forward at 02:00 on 2024-03-31: 00:00 -> 04:00 local is 3 hours
+    records = [
+        {**opened(), "at": "2024-03-31T00:00:00"},
+        {
+            "type": "stage_changed",
+            "opportunity_id": "o-1",
+            "at": "2024-03-31T04:00:00",
+            "stage": "offer",
+        },
+    ]
+    h = History.from_records(records, scheme=SCHEME, assume_tz=ZoneInfo("Europe/Warsaw"))
+    visit = h.as_of("2024-04-01T00:00:00Z")["o-1"].path[0]
+    assert visit.exited_at is not None
+    assert visit.exited_at - visit.entered_at == timedelta(hours=3)
+    assert h.events[0].at.isoformat() == "2024-03-31T00:00:00+01:00"
+    assert h.events[1].at.isoformat() == "2024-03-31T04:00:00+02:00"
+
+
+def test_zoneinfo_datetimes_given_directly_become_fixed_offsets() -> None:
+    warsaw = ZoneInfo("Europe/Warsaw")
+    start = datetime(2024, 3, 30, 12, tzinfo=warsaw)
+    event = event_from_record({**opened(), "at": start})
+    assert event.at == start
+    assert event.at.utcoffset() == timedelta(hours=1)
+    assert event.at.tzinfo is not warsaw

@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -75,14 +75,29 @@ def _aware(value: datetime, info: ValidationInfo) -> datetime:
                 return value.replace(tzinfo=canonical)
         return value
     if zone is not None and value.utcoffset() is not None:
-        return value
+        return _fixed_offset(value)
     assumed = info.context.get("assume_tz") if isinstance(info.context, Mapping) else None
     if isinstance(assumed, tzinfo):
-        return value.replace(tzinfo=assumed)
+        return _fixed_offset(value.replace(tzinfo=assumed))
     raise PydanticCustomError(
         "naive_datetime",
         "timestamp has no timezone; give an offset (e.g. '+00:00') or pass assume_tz=",
     )
+
+
+def _fixed_offset(value: datetime) -> datetime:
+    """The same instant with a fixed-offset tzinfo (the offset in force at that instant).
+
+    Python subtracts two datetimes that share a tzinfo object by wall clock, ignoring
+    daylight-saving changes between them; with a zone such as ``ZoneInfo("Europe/Warsaw")``
+    a stage stay across the March change would come out an hour long or short. Fixed
+    offsets make every difference an exact elapsed time.
+    """
+    if isinstance(value.tzinfo, timezone):
+        return value
+    offset = value.utcoffset()
+    assert offset is not None  # callers pass aware values
+    return value.replace(tzinfo=timezone(offset))
 
 
 Timestamp = Annotated[datetime, AfterValidator(_aware)]

@@ -363,6 +363,20 @@ class StageScheme(_SchemeModel):
                 )
         return problems
 
+    def replace(self, **changes: Any) -> StageScheme:
+        """A validated copy with some fields changed (``model_copy`` would skip the checks).
+
+        Example:
+            >>> from pipelinekit import schemes
+            >>> loose = schemes.get("salesforce").replace(transitions="any", reopen=True)
+            >>> loose.can_move("closed-lost", "prospecting"), loose.name
+            (True, 'salesforce')
+
+        Raises:
+            SchemeError: the changed scheme is invalid.
+        """
+        return StageScheme.model_validate({**self.model_dump(), **changes})
+
     def to_records(self) -> list[dict[str, Any]]:
         """One row per stage in funnel order: key, label, weight, outcome, description.
 
