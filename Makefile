@@ -1,13 +1,13 @@
 # Two commands do everything on a fresh machine with Python 3.11+:
 #   make demo   - runs examples/quickstart.py
-#   make test   - lint, format check, mypy --strict, and the whole test suite
+#   make test   - lint, format check, mypy --strict, the whole test suite, the docs build
 PYTHON ?= python3
 VENV := .venv
 CODE := $(wildcard src tests examples benchmarks)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+test: lint typecheck pytest docs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
