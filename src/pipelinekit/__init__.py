@@ -3,6 +3,9 @@
 Stage schemes with weights, opportunity state machines and stage-history events feed
 report and forecast calculators. No I/O, no clock reads, no global state.
 
+``pipelinekit.testing`` (hypothesis strategies and checks for your own schemes and
+calculators) needs the ``testing`` extra and is imported explicitly.
+
 Example:
     >>> import pipelinekit as pk
     >>> scheme = pk.schemes.get("salesforce")

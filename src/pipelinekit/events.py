@@ -299,6 +299,13 @@ _TYPES = (
 )
 
 
+def _id_text(value: object) -> str | None:
+    """An id as the record gave it, for error messages (bools are not ids)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value)
+
+
 def record_error(
     error: ErrorDetails, record: object, *, index: int | None, loc_offset: int = 0
 ) -> RecordError:
@@ -310,8 +317,8 @@ def record_error(
     event_id = opportunity_id = None
     if isinstance(record, Mapping):
         raw_eid, raw_oid = record.get("event_id"), record.get("opportunity_id")
-        event_id = str(raw_eid) if isinstance(raw_eid, str | int) else None
-        opportunity_id = str(raw_oid) if isinstance(raw_oid, str | int) else None
+        event_id = _id_text(raw_eid)
+        opportunity_id = _id_text(raw_oid)
     kind = error["type"]
     if kind == "union_tag_invalid":
         tag = record.get("type") if isinstance(record, Mapping) else None

@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from pipelinekit._time import Instant, instant
+from pipelinekit.calculators import Calculator
 from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
 from pipelinekit.stages import StageScheme, _legal_moves, _reachable
@@ -249,14 +250,8 @@ def _label_findings(scheme: StageScheme) -> list[Finding]:
 # -- calculators -------------------------------------------------------------------------
 
 
-class _Calculator(Protocol):
-    """Anything with ``compute(history, *, as_of)``."""
-
-    def compute(self, history: History, *, as_of: datetime) -> Any: ...
-
-
 def check_calculator(
-    calculator: _Calculator,
+    calculator: Calculator[Any],
     history: History,
     *,
     as_of_dates: Sequence[Instant] | None = None,
@@ -378,7 +373,7 @@ def _check_merge(
     )
 
 
-def _compute(calculator: _Calculator, history: History, t: datetime, law: str) -> Any:
+def _compute(calculator: Calculator[Any], history: History, t: datetime, law: str) -> Any:
     try:
         return calculator.compute(history, as_of=t)
     except Exception as exc:
