@@ -32,12 +32,15 @@ from pydantic import BaseModel, ConfigDict
 from pipelinekit.errors import ArgumentError
 from pipelinekit.results import Result
 
-__all__ = ["NO_CLOSE_DATE", "OVERDUE", "DealForecast", "Forecast", "ForecastRow"]
+__all__ = ["LATER", "NO_CLOSE_DATE", "OVERDUE", "DealForecast", "Forecast", "ForecastRow"]
 
 OVERDUE = "overdue"
 """Bucket of open deals whose expected close date is before ``as_of``."""
 NO_CLOSE_DATE = "no close date"
 """Bucket of open deals without an expected close date."""
+LATER = "later"
+"""Bucket of open deals expected to close after the forecast's last period (its row's
+``start`` is the first day after the horizon, its ``end`` is ``None``)."""
 
 _ZERO = Decimal(0)
 
@@ -46,8 +49,9 @@ class ForecastRow(BaseModel):
     """Won and expected revenue of one bucket (period) and group.
 
     Attributes:
-        bucket: the period label, or :data:`OVERDUE` / :data:`NO_CLOSE_DATE`.
-        start, end: the period's dates, half-open (``None`` for the labelled buckets).
+        bucket: the period label, or :data:`LATER` / :data:`OVERDUE` / :data:`NO_CLOSE_DATE`.
+        start, end: the period's dates, half-open (``None`` for the labelled buckets,
+            except :data:`LATER`, whose ``start`` is the first day after the horizon).
         group: the group value (owner, product...) when the forecast is grouped.
         won: revenue already won inside the period by ``as_of``.
         expected: expected revenue still to come from deals open at ``as_of``.
@@ -80,7 +84,11 @@ class ForecastRow(BaseModel):
 
 
 class DealForecast(BaseModel):
-    """One open deal's contribution: its probability and where it was placed."""
+    """One open deal's contribution: its probability and where it was placed.
+
+    ``category`` is the deal's forecast category (``"pipeline"``, ``"best_case"``,
+    ``"commit"``) when the forecaster maps stages to categories, else ``None``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -91,6 +99,7 @@ class DealForecast(BaseModel):
     expected: Decimal
     bucket: str
     group: str | None = None
+    category: str | None = None
 
 
 class Forecast(Result):
@@ -100,8 +109,8 @@ class Forecast(Result):
         method: the forecaster's name (``"weighted"``, ``"historical"``...).
         as_of: the instant the forecast was made at; it saw nothing later.
         currency: the reporting currency (``None`` when amounts carry none).
-        rows: one row per bucket and group, periods in time order, then ``overdue``
-            and ``no close date``.
+        rows: one row per bucket and group, periods in time order, then ``later``,
+            ``overdue`` and ``no close date``.
         deals: per open deal: win probability and expected amount.
     """
 
@@ -155,12 +164,24 @@ class Forecast(Result):
         """Combine with a forecast of other opportunities (same method, as_of, currency).
 
         Sums add; standard deviations combine as independent (root of summed variances);
-        quantiles are not additive, so merged rows carry none.
+        quantiles are not additive, so merged rows carry none. A forecast that carries no
+        money at all (no currency seen, every amount zero, e.g. a partition without deals
+        in the horizon) merges with a forecast in any currency.
 
         Raises:
             ArgumentError: the forecasts differ in method, ``as_of`` or currency.
         """
-        for name in ("method", "as_of", "currency"):
+        currency = self.currency
+        if self.currency != other.currency:
+            if self.currency is None and not _has_money(self):
+                currency = other.currency
+            elif not (other.currency is None and not _has_money(other)):
+                raise ArgumentError(
+                    "other",
+                    f"cannot merge forecasts with different currency: "
+                    f"{self.currency!r} vs {other.currency!r}",
+                )
+        for name in ("method", "as_of"):
             if getattr(self, name) != getattr(other, name):
                 raise ArgumentError(
                     "other",
@@ -188,9 +209,16 @@ class Forecast(Result):
             )
         rows = sorted(merged.values(), key=_row_order)
         deals = tuple(sorted((*self.deals, *other.deals), key=lambda d: d.opportunity_id))
-        return self.model_copy(update={"rows": tuple(rows), "deals": deals})
+        return self.model_copy(update={"rows": tuple(rows), "deals": deals, "currency": currency})
+
+
+def _has_money(forecast: Forecast) -> bool:
+    return bool(forecast.deals) or any(r.won or r.expected or r.new for r in forecast.rows)
+
+
+_LABELLED_RANK = {LATER: 1, OVERDUE: 2, NO_CLOSE_DATE: 3}
 
 
 def _row_order(row: ForecastRow) -> tuple[int, date, str, str]:
-    rank = 0 if row.start is not None else (1 if row.bucket == OVERDUE else 2)
+    rank = 0 if row.end is not None else _LABELLED_RANK.get(row.bucket, 4)
     return (rank, row.start or date.min, row.bucket, row.group or "")

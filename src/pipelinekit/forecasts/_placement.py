@@ -1,0 +1,407 @@
+"""Where a deal's revenue lands: the horizon, the buckets and the groups (private helpers).
+
+The weighted forecast, the outcome distribution and the Monte Carlo forecast all place deals
+the same way, so the rule lives here once:
+
+- an open deal goes to the period of its expected close date, or to ``overdue`` (the date
+  is before ``as_of``'s local date), ``no close date`` (it has none) or ``later`` (after the
+  horizon); nothing is dropped;
+- a won deal goes to the period its ``closed_at`` falls in (local date in ``tz``) when that
+  period is in the horizon (only the current period can hold won deals at ``as_of``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+from typing import Literal, get_args
+
+from pipelinekit.errors import ArgumentError
+from pipelinekit.forecasts.result import (
+    LATER,
+    NO_CLOSE_DATE,
+    OVERDUE,
+    DealForecast,
+    Forecast,
+    ForecastRow,
+)
+from pipelinekit.history import Pipeline
+from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.opportunity import Opportunity
+from pipelinekit.periods import Period, PeriodKind, period_kind
+
+GroupBy = Literal["owner", "product", "source", "account", "category"]
+Category = Literal["pipeline", "best_case", "commit"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+CLOSED_CATEGORY = "closed"
+"""The category group of won revenue when a forecast is grouped by category."""
+DEFAULT_CATEGORY = "pipeline"
+"""The category of an open stage the ``categories`` mapping does not name."""
+
+_HUNDRED = Decimal(100)
+_ZERO = Decimal(0)
+_CENT = Decimal("0.01")
+
+ProbabilitySource = Literal["weights"] | Callable[[Opportunity], float] | Forecast
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The shared, validated configuration of where revenue lands."""
+
+    kind: PeriodKind
+    horizon: int
+    group_by: GroupBy | None
+    currency: str | None
+    rates: FxRates | None
+    tz: tzinfo
+    categories: tuple[tuple[str, str], ...] | None
+
+    @classmethod
+    def validate(
+        cls,
+        *,
+        period: str | PeriodKind,
+        horizon: int,
+        group_by: str | None,
+        currency: str | None,
+        rates: FxRates | None,
+        tz: tzinfo,
+        categories: Mapping[str, str] | None,
+    ) -> Placement:
+        """Check every argument, naming the bad one in an ``ArgumentError``."""
+        if isinstance(period, str):
+            try:
+                kind = period_kind(period)
+            except ValueError as exc:  # ArgumentError is a ValueError
+                reason = exc.reason if isinstance(exc, ArgumentError) else str(exc)
+                raise ArgumentError("period", reason) from None
+        elif isinstance(period, PeriodKind):
+            kind = period
+        else:
+            raise ArgumentError(
+                "period",
+                f"expected a period spec like 'month' or 'quarter' or a PeriodKind, "
+                f"got {type(period).__name__}",
+            )
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise ArgumentError(
+                "horizon", f"expected a whole number of periods >= 1, got {horizon!r}"
+            )
+        if group_by is not None and group_by not in get_args(GroupBy):
+            raise ArgumentError(
+                "group_by", f"expected None or one of {list(get_args(GroupBy))}, got {group_by!r}"
+            )
+        ReportingCurrency(currency, rates)  # validates both, naming the bad argument
+        if not isinstance(tz, tzinfo):
+            raise ArgumentError("tz", f"expected a tzinfo such as UTC, got {type(tz).__name__}")
+        cats: tuple[tuple[str, str], ...] | None = None
+        if categories is not None:
+            if not isinstance(categories, Mapping):
+                raise ArgumentError(
+                    "categories", f"expected a mapping stage key -> category, got {categories!r}"
+                )
+            for key, value in categories.items():
+                if value not in CATEGORIES:
+                    raise ArgumentError(
+                        "categories",
+                        f"stage {key!r} maps to {value!r}; categories are {list(CATEGORIES)}",
+                    )
+            cats = tuple(sorted(categories.items()))
+        if group_by == "category" and cats is None:
+            raise ArgumentError(
+                "group_by",
+                "grouping by 'category' needs categories={stage key: 'pipeline' | "
+                "'best_case' | 'commit'}",
+            )
+        return cls(
+            kind=kind,
+            horizon=horizon,
+            group_by=group_by,  # type: ignore[arg-type]
+            currency=currency,
+            rates=rates,
+            tz=tz,
+            categories=cats,
+        )
+
+    def periods(self, as_of: datetime) -> tuple[Period, ...]:
+        """The ``horizon`` periods starting with the one that contains ``as_of``."""
+        first = self.kind.period_of_instant(as_of, tz=self.tz)
+        out = [first]
+        while len(out) < self.horizon:
+            out.append(out[-1].next())
+        return tuple(out)
+
+    def check_scheme(self, pipeline: Pipeline) -> None:
+        """Stage keys in ``categories`` must be open stages of the scheme."""
+        if self.categories is None:
+            return
+        scheme = pipeline.scheme
+        for key, _ in self.categories:
+            if not scheme.has_stage(key) or not scheme.stage(key).is_open:
+                raise ArgumentError(
+                    "categories",
+                    f"{key!r} is not an open stage of scheme {scheme.name!r}; open stages "
+                    f"are {[s.key for s in scheme.open_stages]}",
+                )
+
+    def category(self, opp: Opportunity) -> str | None:
+        """The deal's forecast category (``None`` without a ``categories`` mapping)."""
+        if self.categories is None:
+            return None
+        if opp.is_won:
+            return CLOSED_CATEGORY
+        return dict(self.categories).get(opp.stage, DEFAULT_CATEGORY)
+
+    def group(self, opp: Opportunity) -> str | None:
+        """The deal's group value (``None`` when ungrouped or the field is empty)."""
+        if self.group_by is None:
+            return None
+        if self.group_by == "category":
+            return self.category(opp)
+        value: str | None = getattr(opp, self.group_by)
+        return value
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An open or won deal with its amount in the reporting currency and its place."""
+
+    opportunity: Opportunity
+    amount: Decimal
+    bucket: str
+    group: str | None
+    category: str | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything placed: the horizon, open deals and won deals."""
+
+    periods: tuple[Period, ...]
+    open: tuple[Placed, ...]
+    won: tuple[Placed, ...]
+    currency: str | None
+
+
+def place(placement: Placement, pipeline: Pipeline, as_of: datetime) -> Layout:
+    """Place the open deals and the won-in-horizon deals of ``pipeline``.
+
+    Open deals without an amount have nothing to forecast and are left out.
+    """
+    placement.check_scheme(pipeline)
+    periods = placement.periods(as_of)
+    today = as_of.astimezone(placement.tz).date()
+    horizon_end = periods[-1].end
+    to_rep = ReportingCurrency(placement.currency, placement.rates)
+    opens: list[Placed] = []
+    wons: list[Placed] = []
+    for oid in sorted(pipeline):
+        opp = pipeline[oid]
+        if opp.amount is None:
+            continue
+        if opp.is_open:
+            close = opp.expected_close
+            bucket = _bucket(close, today, periods, horizon_end)
+            amount = to_rep(opp.amount, opp.currency, today)
+        elif opp.is_won and opp.closed_at is not None:
+            won_on = opp.closed_at.astimezone(placement.tz).date()
+            found = _period_of(won_on, periods)
+            if found is None:
+                continue
+            bucket = found.label
+            amount = to_rep(opp.amount, opp.currency, won_on)
+        else:
+            continue
+        placed = Placed(
+            opportunity=opp,
+            amount=amount,
+            bucket=bucket,
+            group=placement.group(opp),
+            category=placement.category(opp),
+        )
+        (opens if opp.is_open else wons).append(placed)
+    return Layout(periods=periods, open=tuple(opens), won=tuple(wons), currency=to_rep.currency)
+
+
+def _period_of(d: date, periods: tuple[Period, ...]) -> Period | None:
+    for p in periods:
+        if p.start <= d < p.end:
+            return p
+    return None
+
+
+def _bucket(close: date | None, today: date, periods: tuple[Period, ...], end: date) -> str:
+    if close is None:
+        return NO_CLOSE_DATE
+    if close < today:
+        return OVERDUE
+    if close >= end:
+        return LATER
+    found = _period_of(close, periods)
+    return found.label if found is not None else LATER
+
+
+def weight_probability(opp: Opportunity) -> Decimal:
+    """The deal's probability (override, else stage weight) as a fraction in [0, 1].
+
+    Raises:
+        ArgumentError: (naming ``scheme``) the stage has no weight and no override is set.
+    """
+    probability = opp.probability
+    if probability is None:
+        raise ArgumentError(
+            "scheme",
+            f"opportunity {opp.id!r} at stage {opp.stage!r} has no probability: the scheme's "
+            "stage has no weight and no override is set, so weighted figures are "
+            "unavailable; give the stages weights, set probability overrides, or pass "
+            "probabilities explicitly",
+        )
+    return probability / _HUNDRED
+
+
+def check_probabilities(probabilities: object) -> ProbabilitySource:
+    """Validate the ``probabilities`` argument of the distribution forecasters."""
+    if probabilities == "weights" or isinstance(probabilities, Forecast):
+        return probabilities
+    if callable(probabilities) and not isinstance(probabilities, str):
+        return probabilities
+    raise ArgumentError(
+        "probabilities",
+        "expected 'weights', a function Opportunity -> float in [0, 1], or a Forecast whose "
+        f"deals carry win probabilities; got {probabilities!r}",
+    )
+
+
+def probability_function(source: ProbabilitySource) -> Callable[[Opportunity], Decimal]:
+    """A function giving each open deal's win probability as an exact fraction in [0, 1].
+
+    A float from a function or a Forecast becomes ``Decimal(repr(p))`` (its shortest
+    decimal form), so 0.3 counts as exactly 0.3.
+
+    The function raises ``ArgumentError`` naming ``probabilities`` for a value outside
+    [0, 1] or a deal the given forecast does not know, and naming ``scheme`` for a deal
+    with neither a stage weight nor an override under ``"weights"``.
+    """
+    if isinstance(source, str):
+        return weight_probability
+    raw: Callable[[Opportunity], object]
+    if isinstance(source, Forecast):
+        table = {d.opportunity_id: d.win_probability for d in source.deals}
+
+        def lookup(opp: Opportunity) -> object:
+            if opp.id not in table:
+                raise ArgumentError(
+                    "probabilities",
+                    f"the given forecast has no win probability for open opportunity {opp.id!r}",
+                )
+            return table[opp.id]
+
+        raw = lookup
+    else:
+        raw = source
+
+    def checked(opp: Opportunity) -> Decimal:
+        p = raw(opp)
+        if not isinstance(p, float | int) or isinstance(p, bool) or not math.isfinite(p):
+            raise ArgumentError(
+                "probabilities", f"probability of {opp.id!r} is {p!r}, not a number in [0, 1]"
+            )
+        if not 0 <= p <= 1:
+            raise ArgumentError(
+                "probabilities", f"probability of {opp.id!r} is {p!r}, outside [0, 1]"
+            )
+        return Decimal(repr(float(p)))
+
+    return checked
+
+
+def deal_forecasts(
+    layout: Layout, probability: Callable[[Opportunity], Decimal]
+) -> tuple[DealForecast, ...]:
+    """One :class:`DealForecast` per placed open deal, ordered by opportunity id."""
+    return tuple(
+        DealForecast(
+            opportunity_id=d.opportunity.id,
+            stage=d.opportunity.stage,
+            amount=d.amount,
+            win_probability=float(p),
+            expected=d.amount * p,
+            bucket=d.bucket,
+            group=d.group,
+            category=d.category,
+        )
+        for d in layout.open
+        for p in (probability(d.opportunity),)
+    )
+
+
+def skeleton_rows(
+    layout: Layout, deals: Iterable[DealForecast], grouped: bool
+) -> dict[tuple[str, str | None], ForecastRow]:
+    """Rows with won, expected and deal counts, keyed by (bucket, group), in row order.
+
+    Every horizon period gets a row for every group seen (ungrouped: the one ``None``
+    group), so merging forecasts of a split gives the same rows as the whole; the labelled
+    buckets (later, overdue, no close date) get a row only when a deal lands there.
+    """
+    deals = tuple(deals)
+    groups: list[str | None]
+    if grouped:
+        seen = {d.group for d in deals} | {w.group for w in layout.won}
+        groups = sorted(seen, key=lambda g: (g is not None, g or ""))
+    else:
+        groups = [None]
+    rows: dict[tuple[str, str | None], ForecastRow] = {}
+    for period in layout.periods:
+        for g in groups:
+            rows[(period.label, g)] = ForecastRow(
+                bucket=period.label, start=period.start, end=period.end, group=g
+            )
+    later_start = layout.periods[-1].end
+    for bucket in (LATER, OVERDUE, NO_CLOSE_DATE):
+        for g in groups:
+            if any(d.bucket == bucket and d.group == g for d in deals):
+                rows[(bucket, g)] = ForecastRow(
+                    bucket=bucket, start=later_start if bucket == LATER else None, group=g
+                )
+    won: dict[tuple[str, str | None], Decimal] = {}
+    for w in layout.won:
+        won[(w.bucket, w.group)] = won.get((w.bucket, w.group), _ZERO) + w.amount
+    expected: dict[tuple[str, str | None], Decimal] = {}
+    count: dict[tuple[str, str | None], int] = {}
+    for d in deals:
+        key = (d.bucket, d.group)
+        expected[key] = expected.get(key, _ZERO) + d.expected
+        count[key] = count.get(key, 0) + 1
+    for key, row in rows.items():
+        rows[key] = row.model_copy(
+            update={
+                "won": won.get(key, _ZERO),
+                "expected": expected.get(key, _ZERO),
+                "deals": count.get(key, 0),
+            }
+        )
+    return rows
+
+
+def variance(deals: Iterable[DealForecast]) -> Decimal:
+    """Σ a² p (1 − p): the variance of independent Bernoulli-weighted deals, exactly."""
+    total = _ZERO
+    for d in deals:
+        p = Decimal(repr(d.win_probability))
+        total += d.amount * d.amount * p * (1 - p)
+    return total
+
+
+def std_of(var: Decimal) -> Decimal:
+    """The square root of a variance, rounded to cents."""
+    return var.sqrt().quantize(_CENT) if var > 0 else _ZERO.quantize(_CENT)
+
+
+def cents(value: Decimal) -> Decimal:
+    """``value`` rounded to cents (half even)."""
+    return value.quantize(_CENT)
