@@ -21,8 +21,8 @@ dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 import dask.bag as db  # noqa: E402
 
-from pipelinekit import demo, schemes  # noqa: E402
-from pipelinekit.calculators import partition_of  # noqa: E402
+from pipelinekit import History, demo, schemes  # noqa: E402
+from pipelinekit.calculators import compute_partitioned, partition_of  # noqa: E402
 from pipelinekit.distributed import (  # noqa: E402
     compute_in_process,
     compute_on_dask,
@@ -38,6 +38,8 @@ from pipelinekit.forecasts.weighted import WeightedForecast  # noqa: E402
 from pipelinekit.history import IngestReport  # noqa: E402
 from pipelinekit.reports.funnel import FunnelConversion  # noqa: E402
 from pipelinekit.reports.lead_requirement import LeadRequirement  # noqa: E402
+from pipelinekit.reports.movement import PipelineMovement  # noqa: E402
+from pipelinekit.reports.quota import QuotaAttainment  # noqa: E402
 from pipelinekit.reports.velocity import Velocity  # noqa: E402
 from pipelinekit.reports.weak_areas import WeakAreas  # noqa: E402
 
@@ -54,6 +56,12 @@ CALCULATORS: dict[str, Any] = {
     "weak-areas": WeakAreas(),
     "outcome-distribution": OutcomeDistribution(horizon=2, exact_limit=0),
     "monte-carlo": MonteCarloForecast(trials=500, seed=3, shock=0.2),
+    "pipeline-movement": PipelineMovement(
+        start="2024-07-01T00:00:00Z", period=("quarter", "2024-07-01")
+    ),
+    "quota-attainment": QuotaAttainment(
+        quotas={"ann": 900_000, "bob": 800_000}, teams={"all": ("ann", "bob", "chen")}
+    ),
 }
 
 
@@ -72,40 +80,56 @@ def bag() -> Any:
     return db.from_sequence(RECORDS, npartitions=6)
 
 
-def test_the_history_spans_every_partition() -> None:
-    history = demo.demo_history(opportunities=2000, seed=11)
+@pytest.fixture(scope="module")
+def whole() -> History:
+    """All of RECORDS in one History, built once."""
+    return History.from_records(RECORDS, scheme=SCHEME)
+
+
+@pytest.fixture(scope="module")
+def parts(whole: History) -> tuple[History, ...]:
+    """What compute_in_process(..., partitions=8) computes on."""
+    return whole.partition(PARTITIONS)
+
+
+def test_the_history_spans_every_partition(parts: tuple[History, ...]) -> None:
     assert len(RECORDS) > 10_000
-    assert all(len(part.opportunity_ids) > 150 for part in history.partition(PARTITIONS))
+    assert all(len(part.opportunity_ids) > 150 for part in parts)
 
 
 @pytest.mark.parametrize("name", sorted(CALCULATORS))
-def test_dask_equals_the_in_process_reference(name: str, client: Any, bag: Any) -> None:
+def test_dask_equals_the_in_process_reference(
+    name: str, client: Any, bag: Any, parts: tuple[History, ...]
+) -> None:
     calculator = CALCULATORS[name]
+    reference = compute_partitioned(calculator, parts, as_of=AS_OF)
+    result = compute_on_dask(
+        calculator, bag, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS, client=client
+    )
+    assert result == reference
+    assert result.to_records() == reference.to_records()  # Decimals equal, not just close
+
+
+def test_a_plain_list_is_split_on_the_client_with_the_same_answer(client: Any) -> None:
+    calculator = Velocity(include_open_stays=True)
     reference = compute_in_process(
         calculator, RECORDS, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS
     )
-    from_bag = compute_on_dask(
-        calculator, bag, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS, client=client
-    )
-    from_list = compute_on_dask(
+    result = compute_on_dask(
         calculator, RECORDS, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS, client=client
     )
-    assert from_bag == reference
-    assert from_list == reference
-    assert from_bag.to_records() == reference.to_records()  # Decimals equal, not just close
+    assert result == reference
 
 
-def test_sums_are_exact_decimals(client: Any, bag: Any) -> None:
+def test_sums_are_exact_decimals(client: Any, bag: Any, whole: History) -> None:
     calculator = LeadRequirement(target=2_000_000)
-    whole = calculator.compute(
-        demo.demo_history(opportunities=2000, seed=11), as_of=AS_OF
-    )  # no partitioning at all
+    unpartitioned = calculator.compute(whole, as_of=AS_OF)
     result = compute_on_dask(
         calculator, bag, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS, client=client
     )
     assert isinstance(result.won_amount, Decimal)
-    assert result.won_amount == whole.won_amount > 0
-    assert result == whole
+    assert result.won_amount == unpartitioned.won_amount > 0
+    assert result == unpartitioned
 
 
 def _canonical(f: SimulatedForecast) -> SimulatedForecast:
@@ -115,14 +139,16 @@ def _canonical(f: SimulatedForecast) -> SimulatedForecast:
     return f.model_copy(update={"totals": totals})
 
 
-def test_monte_carlo_streams_do_not_depend_on_the_partitioning(client: Any, bag: Any) -> None:
+def test_monte_carlo_streams_do_not_depend_on_the_partitioning(
+    client: Any, bag: Any, whole: History
+) -> None:
     """Deals draw from streams keyed by (seed, opportunity id), period shocks by (seed,
     bucket): so 3 or 8 partitions, on Dask or not, simulate exactly the same trials."""
     mc = MonteCarloForecast(trials=500, seed=3, shock=0.2)
-    whole = mc.compute(demo.demo_history(opportunities=2000, seed=11), as_of=AS_OF)
+    unpartitioned = mc.compute(whole, as_of=AS_OF)
     for n in (3, PARTITIONS):
         result = compute_on_dask(mc, bag, scheme=SCHEME, as_of=AS_OF, partitions=n, client=client)
-        assert _canonical(result) == _canonical(whole)
+        assert _canonical(result) == _canonical(unpartitioned)
 
 
 @pytest.mark.xfail(
@@ -130,15 +156,19 @@ def test_monte_carlo_streams_do_not_depend_on_the_partitioning(client: Any, bag:
     "order, not row order; the trials themselves are equal (test above)",
     strict=True,
 )
-def test_monte_carlo_on_dask_equals_the_unpartitioned_forecast(client: Any, bag: Any) -> None:
+def test_monte_carlo_on_dask_equals_the_unpartitioned_forecast(
+    client: Any, bag: Any, whole: History
+) -> None:
     mc = MonteCarloForecast(trials=500, seed=3, shock=0.2)
-    whole = mc.compute(demo.demo_history(opportunities=2000, seed=11), as_of=AS_OF)
-    assert compute_on_dask(mc, bag, scheme=SCHEME, as_of=AS_OF, client=client) == whole
+    unpartitioned = mc.compute(whole, as_of=AS_OF)
+    assert compute_on_dask(mc, bag, scheme=SCHEME, as_of=AS_OF, client=client) == unpartitioned
 
 
-def test_weighted_forecast_sums_are_exact(client: Any, bag: Any) -> None:
+def test_weighted_forecast_sums_are_exact(
+    client: Any, bag: Any, parts: tuple[History, ...]
+) -> None:
     wf = WeightedForecast(horizon=3)
-    reference = compute_in_process(wf, RECORDS, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS)
+    reference = compute_partitioned(wf, parts, as_of=AS_OF)
     result = compute_on_dask(
         wf, bag, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS, client=client
     )
@@ -155,9 +185,11 @@ def test_weighted_forecast_sums_are_exact(client: Any, bag: Any) -> None:
     "last digits (the sums themselves are exact, test above)",
     strict=True,
 )
-def test_weighted_forecast_on_dask_equals_the_reference_exactly(client: Any, bag: Any) -> None:
+def test_weighted_forecast_on_dask_equals_the_reference_exactly(
+    client: Any, bag: Any, parts: tuple[History, ...]
+) -> None:
     wf = WeightedForecast(horizon=3)
-    reference = compute_in_process(wf, RECORDS, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS)
+    reference = compute_partitioned(wf, parts, as_of=AS_OF)
     result = compute_on_dask(
         wf, bag, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS, client=client
     )
