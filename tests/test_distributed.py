@@ -36,12 +36,16 @@ from pipelinekit.forecasts.distribution import (  # noqa: E402
 )
 from pipelinekit.forecasts.weighted import WeightedForecast  # noqa: E402
 from pipelinekit.history import IngestReport  # noqa: E402
+from pipelinekit.reports.activity import ActivityReport  # noqa: E402
 from pipelinekit.reports.funnel import FunnelConversion  # noqa: E402
 from pipelinekit.reports.lead_requirement import LeadRequirement  # noqa: E402
 from pipelinekit.reports.movement import PipelineMovement  # noqa: E402
+from pipelinekit.reports.pipeline_by_stage import PipelineByStage  # noqa: E402
 from pipelinekit.reports.quota import QuotaAttainment  # noqa: E402
+from pipelinekit.reports.stalled import StalledDeals  # noqa: E402
 from pipelinekit.reports.velocity import Velocity  # noqa: E402
 from pipelinekit.reports.weak_areas import WeakAreas  # noqa: E402
+from pipelinekit.reports.win_loss import WinLoss  # noqa: E402
 
 SCHEME = schemes.get("salesforce")
 AS_OF = "2024-09-30T00:00:00+00:00"
@@ -59,6 +63,10 @@ CALCULATORS: dict[str, Any] = {
     "pipeline-movement": PipelineMovement(
         start="2024-07-01T00:00:00Z", period=("quarter", "2024-07-01")
     ),
+    "pipeline-by-stage": PipelineByStage(group_by="owner"),
+    "win-loss": WinLoss(by="owner"),
+    "stalled-deals": StalledDeals(max_days_in_stage=30, idle_days=14),
+    "activity": ActivityReport(window=("2024-07-01T00:00:00Z", "2024-10-01T00:00:00Z")),
     "quota-attainment": QuotaAttainment(
         quotas={"ann": 900_000, "bob": 800_000}, teams={"all": ("ann", "bob", "chen")}
     ),
