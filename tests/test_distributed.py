@@ -141,7 +141,7 @@ def test_sums_are_exact_decimals(client: Any, bag: Any, whole: History) -> None:
 
 
 def _canonical(f: SimulatedForecast) -> SimulatedForecast:
-    """The forecast with its per-trial totals in row order (see the xfail below)."""
+    """The forecast with its per-trial totals in row order."""
     order = {(r.bucket, r.group): i for i, r in enumerate(f.rows)}
     totals = tuple(sorted(f.totals, key=lambda t: order[(t.bucket, t.group)]))
     return f.model_copy(update={"totals": totals})
@@ -159,11 +159,6 @@ def test_monte_carlo_streams_do_not_depend_on_the_partitioning(
         assert _canonical(result) == _canonical(unpartitioned)
 
 
-@pytest.mark.xfail(
-    reason="forecasts-a: SimulatedForecast.merge keeps per-trial totals in first-seen "
-    "order, not row order; the trials themselves are equal (test above)",
-    strict=True,
-)
 def test_monte_carlo_on_dask_equals_the_unpartitioned_forecast(
     client: Any, bag: Any, whole: History
 ) -> None:
@@ -187,12 +182,6 @@ def test_weighted_forecast_sums_are_exact(
         assert abs(got.std - want.std) < Decimal("0.01")
 
 
-@pytest.mark.xfail(
-    reason="forecasts-a: Forecast.merge combines std as a float root of summed squares, "
-    "which is neither exact nor associative; the tree and the linear fold differ in the "
-    "last digits (the sums themselves are exact, test above)",
-    strict=True,
-)
 def test_weighted_forecast_on_dask_equals_the_reference_exactly(
     client: Any, bag: Any, parts: tuple[History, ...]
 ) -> None:

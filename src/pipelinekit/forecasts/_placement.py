@@ -397,11 +397,6 @@ def variance(deals: Iterable[DealForecast]) -> Decimal:
     return total
 
 
-def std_of(var: Decimal) -> Decimal:
-    """The square root of a variance, rounded to cents."""
-    return var.sqrt().quantize(_CENT) if var > 0 else _ZERO.quantize(_CENT)
-
-
 def cents(value: Decimal) -> Decimal:
     """``value`` rounded to cents (half even)."""
     return value.quantize(_CENT)

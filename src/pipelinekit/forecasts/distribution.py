@@ -68,10 +68,9 @@ from pipelinekit.forecasts._placement import (
     place,
     probability_function,
     skeleton_rows,
-    std_of,
     variance,
 )
-from pipelinekit.forecasts.result import DealForecast, Forecast, ForecastRow
+from pipelinekit.forecasts.result import DealForecast, Forecast, ForecastRow, std_of
 from pipelinekit.history import History
 from pipelinekit.money import FxRates
 from pipelinekit.periods import Period, PeriodKind
@@ -541,8 +540,13 @@ class SimulatedForecast(Forecast):
                 if seen is None
                 else tuple(a + b for a, b in zip(seen, t.cents, strict=True))
             )
-        totals = tuple(TrialTotals(bucket=b, group=g, cents=c) for (b, g), c in sums.items())
         assert isinstance(merged, SimulatedForecast)
+        # the merged rows' order, so a merge of a split equals the whole forecast
+        order = {(r.bucket, r.group): i for i, r in enumerate(merged.rows)}
+        totals = tuple(
+            TrialTotals(bucket=b, group=g, cents=c)
+            for (b, g), c in sorted(sums.items(), key=lambda kv: order.get(kv[0], len(order)))
+        )
         return _summarise(merged.model_copy(update={"totals": totals}))
 
 

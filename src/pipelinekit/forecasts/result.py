@@ -57,6 +57,8 @@ class ForecastRow(BaseModel):
         expected: expected revenue still to come from deals open at ``as_of``.
         new: expected revenue from deals not yet created (methods that model it).
         std: standard deviation of the period's revenue, when the method gives one.
+        variance: the exact variance behind ``std`` when the method has one (independent
+            deals); merges add variances exactly and derive ``std`` from the sum.
         p10, p50, p90: statistical percentiles of the period's revenue (P10: the revenue
             stays at or below it with probability 0.10), when the method gives them.
         deals: how many open deals contribute to ``expected``.
@@ -72,6 +74,7 @@ class ForecastRow(BaseModel):
     expected: Decimal = _ZERO
     new: Decimal = _ZERO
     std: Decimal | None = None
+    variance: Decimal | None = None
     p10: Decimal | None = None
     p50: Decimal | None = None
     p90: Decimal | None = None
@@ -163,10 +166,11 @@ class Forecast(Result):
     def merge(self, other: Forecast) -> Forecast:
         """Combine with a forecast of other opportunities (same method, as_of, currency).
 
-        Sums add; standard deviations combine as independent (root of summed variances);
-        quantiles are not additive, so merged rows carry none. A forecast that carries no
-        money at all (no currency seen, every amount zero, e.g. a partition without deals
-        in the horizon) merges with a forecast in any currency.
+        Sums add; variances add exactly (independent deals) and ``std`` is derived from
+        the sum, so merging is associative; rows with only a ``std`` combine as the root
+        of summed squares. Quantiles are not additive, so merged rows carry none. A
+        forecast that carries no money at all (no currency seen, every amount zero, e.g. a
+        partition without deals in the horizon) merges with a forecast in any currency.
 
         Raises:
             ArgumentError: the forecasts differ in method, ``as_of`` or currency.
@@ -196,7 +200,11 @@ class Forecast(Result):
                 merged[key] = r.model_copy(update={"p10": None, "p50": None, "p90": None})
                 continue
             std: Decimal | None = None
-            if seen.std is not None and r.std is not None:
+            var: Decimal | None = None
+            if seen.variance is not None and r.variance is not None:
+                var = seen.variance + r.variance
+                std = std_of(var)
+            elif seen.std is not None and r.std is not None:
                 std = Decimal(math.sqrt(float(seen.std**2 + r.std**2)))
             merged[key] = seen.model_copy(
                 update={
@@ -205,6 +213,7 @@ class Forecast(Result):
                     "new": seen.new + r.new,
                     "deals": seen.deals + r.deals,
                     "std": std,
+                    "variance": var,
                 }
             )
         rows = sorted(merged.values(), key=_row_order)
@@ -217,6 +226,19 @@ def _has_money(forecast: Forecast) -> bool:
 
 
 _LABELLED_RANK = {LATER: 1, OVERDUE: 2, NO_CLOSE_DATE: 3}
+
+
+_CENT = Decimal("0.01")
+
+
+def std_of(variance: Decimal) -> Decimal:
+    """The square root of a variance, rounded to cents (exact input, deterministic output).
+
+    Example:
+        >>> std_of(Decimal("2500"))
+        Decimal('50.00')
+    """
+    return variance.sqrt().quantize(_CENT) if variance > 0 else _ZERO.quantize(_CENT)
 
 
 def _row_order(row: ForecastRow) -> tuple[int, date, str, str]:

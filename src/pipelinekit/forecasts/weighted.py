@@ -36,11 +36,10 @@ from pipelinekit.forecasts._placement import (
     deal_forecasts,
     place,
     skeleton_rows,
-    std_of,
     variance,
     weight_probability,
 )
-from pipelinekit.forecasts.result import Forecast
+from pipelinekit.forecasts.result import DealForecast, Forecast, std_of
 from pipelinekit.history import History
 from pipelinekit.money import FxRates
 from pipelinekit.periods import PeriodKind
@@ -125,16 +124,17 @@ class WeightedForecast:
         layout = place(self._placement, pipeline, when)
         deals = deal_forecasts(layout, weight_probability)
         rows = skeleton_rows(layout, deals, grouped=self._placement.group_by is not None)
-        final = tuple(
-            row.model_copy(
-                update={"std": std_of(variance(d for d in deals if (d.bucket, d.group) == key))}
-            )
-            for key, row in rows.items()
-        )
+        by_row: dict[tuple[str, str | None], list[DealForecast]] = {}
+        for d in deals:
+            by_row.setdefault((d.bucket, d.group), []).append(d)
+        final = []
+        for key, row in rows.items():
+            var = variance(by_row.get(key, ()))
+            final.append(row.model_copy(update={"std": std_of(var), "variance": var}))
         return Forecast(
             method="weighted",
             as_of=when,
             currency=layout.currency,
-            rows=final,
+            rows=tuple(final),
             deals=deals,
         )
