@@ -13,6 +13,7 @@ from pathlib import Path
 from pipelinekit import demo, plot, schemes
 from pipelinekit.forecasts.distribution import OutcomeDistribution
 from pipelinekit.reports.movement import PipelineMovement
+from pipelinekit.reports.pipeline_by_stage import PipelineByStage
 from pipelinekit.reports.velocity import Velocity
 
 OUT = Path(__file__).resolve().parent / "img"
@@ -27,8 +28,10 @@ def main() -> None:
     history = demo.demo_history(opportunities=60, seed=42)
     seed000 = demo.demo_history(scheme=schemes.get("seed-000"), opportunities=60, seed=42)
     figures = {
-        "funnel.png": plot.funnel(history.as_of(AS_OF)),
-        "funnel-seed-000.png": plot.funnel(seed000.as_of(AS_OF), weighted=False),
+        "funnel.png": plot.funnel(PipelineByStage().compute(history, as_of=AS_OF)),
+        "funnel-seed-000.png": plot.funnel(
+            PipelineByStage().compute(seed000, as_of=AS_OF), weighted=False
+        ),
         "forecast-fan.png": plot.forecast_fan(
             OutcomeDistribution(horizon=6).compute(history, as_of=AS_OF)
         ),

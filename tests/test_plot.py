@@ -23,11 +23,21 @@ from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
-from pipelinekit import ArgumentError, CurrencyError, FxRates, History, StageScheme, demo, plot
+from pipelinekit import (
+    ArgumentError,
+    CurrencyError,
+    FxRates,
+    History,
+    StageScheme,
+    demo,
+    plot,
+    schemes,
+)
 from pipelinekit.forecasts.distribution import OutcomeDistribution
 from pipelinekit.forecasts.result import Forecast, ForecastRow
 from pipelinekit.forecasts.weighted import WeightedForecast
 from pipelinekit.reports.movement import PipelineMovement
+from pipelinekit.reports.pipeline_by_stage import PipelineByStage
 from pipelinekit.reports.velocity import Velocity
 
 
@@ -138,6 +148,60 @@ def test_funnel_draws_on_given_axes_and_returns_their_figure() -> None:
     ax = fig.add_subplot()
     assert plot.funnel(funnel_pipeline(), ax=ax) is fig
     assert len(ax.containers) == 2
+
+
+def test_funnel_of_the_pipeline_by_stage_report_draws_its_open_rows() -> None:
+    history = History.from_records(FUNNEL, scheme=SCHEME)
+    report = PipelineByStage().compute(history, as_of=at(20))
+    ax = plot.funnel(report).axes[0]
+    assert [p.get_width() for p in bars(ax, "value")] == [4000, 2000, 0]  # won e left out
+    assert [p.get_width() for p in bars(ax, "weighted")] == [400, 1500, 0]
+    open_rows = [r for r in report.rows if r.level == "stage" and r.section == "open"]
+    assert [p.get_width() for p in bars(ax, "value")] == [float(r.amount) for r in open_rows]
+    assert [p.get_width() for p in bars(ax, "weighted")] == [
+        float(r.weighted) for r in open_rows if r.weighted is not None
+    ]
+    assert ticklabels(ax, "y") == [r.label for r in open_rows]
+    assert texts(ax) == texts(plot.funnel(funnel_pipeline()).axes[0])
+
+
+def test_funnel_of_a_grouped_report_sums_its_groups() -> None:
+    history = demo.demo_history(opportunities=40, seed=7)
+    as_of = "2024-09-30T00:00:00Z"
+    whole = bars(plot.funnel(PipelineByStage().compute(history, as_of=as_of)).axes[0], "value")
+    report = PipelineByStage(group_by="owner").compute(history, as_of=as_of)
+    assert len(report.groups) > 1
+    grouped = bars(plot.funnel(report).axes[0], "value")
+    assert [p.get_width() for p in grouped] == [p.get_width() for p in whole]
+    snapshot = bars(plot.funnel(history.as_of(as_of)).axes[0], "value")
+    assert [p.get_width() for p in grouped] == [p.get_width() for p in snapshot]
+
+
+def test_funnel_of_a_report_on_some_stages_draws_those() -> None:
+    history = History.from_records(FUNNEL, scheme=SCHEME)
+    report = PipelineByStage(stages=("offer",)).compute(history, as_of=at(20))
+    ax = plot.funnel(report).axes[0]
+    assert [p.get_width() for p in bars(ax, "value")] == [2000]
+    assert ticklabels(ax, "y") == ["Offer"]
+
+
+def test_funnel_of_a_report_without_weights_asks_for_weighted_false() -> None:
+    history = demo.demo_history(scheme=schemes.get("seed-000"), opportunities=20, seed=1)
+    report = PipelineByStage().compute(history, as_of="2024-09-30T00:00:00Z")
+    with pytest.raises(ArgumentError) as err:
+        plot.funnel(report)
+    assert err.value.argument == "weighted"
+    ax = plot.funnel(report, weighted=False).axes[0]
+    assert len(bars(ax, "value")) == len(history.scheme.open_stages)
+
+
+@pytest.mark.parametrize("argument", ["currency", "rates"])
+def test_funnel_of_a_report_refuses_a_currency_of_its_own(argument: str) -> None:
+    report = PipelineByStage().compute(History.from_records(FUNNEL, scheme=SCHEME), as_of=at(20))
+    value = "EUR" if argument == "currency" else FxRates.static("EUR", {"USD": "0.9"})
+    with pytest.raises(ArgumentError) as err:
+        plot.funnel(report, **{argument: value})
+    assert err.value.argument == argument
 
 
 @pytest.mark.parametrize(

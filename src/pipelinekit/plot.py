@@ -9,8 +9,8 @@ state is created or changed, and the same input always draws the same picture.
 Install the extra with ``pip install 'pipelinekit[plot]'``; matplotlib is imported only when a
 function here is called.
 
-- :func:`funnel`: the pipeline report of seed 000 as an inverted pyramid: open value per stage
-  in funnel order, the weighted value overlaid.
+- :func:`funnel`: the pipeline report of seed 000 (``PipelineByStage``) as an inverted
+  pyramid: open value per stage in funnel order, the weighted value overlaid.
 - :func:`forecast_fan`: won and expected revenue per period, with the P10-P90 band and P50
   where the forecast has them.
 - :func:`movement_waterfall`: a target period's pipeline at the start, each kind of movement,
@@ -37,6 +37,7 @@ from pipelinekit.forecasts.result import Forecast, ForecastRow
 from pipelinekit.history import Pipeline
 from pipelinekit.money import FxRates, ReportingCurrency
 from pipelinekit.reports.movement import KINDS, MovementResult
+from pipelinekit.reports.pipeline_by_stage import PipelineByStageResult, StageCell
 from pipelinekit.reports.velocity import VelocityResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -143,8 +144,38 @@ def _pipeline_bars(
     return bars, to_rep.currency
 
 
+def _report_bars(report: PipelineByStageResult, *, weighted: bool) -> list[_StageBar]:
+    if weighted and not report.weighted_available:
+        raise ArgumentError(
+            "weighted",
+            f"the report's scheme {report.scheme!r} has no weights; pass weighted=False to "
+            "draw the values only",
+        )
+    label = dict(zip(report.stages, report.labels, strict=True))
+    totals: dict[str, StageCell] = {}
+    for cell in report.cells:
+        if cell.section == "open":
+            seen = totals.get(cell.stage)
+            totals[cell.stage] = cell if seen is None else seen.plus(cell)
+    bars = []
+    for key in report.stages:
+        if key not in totals:
+            continue
+        total = totals[key]
+        if weighted and total.weighted is None:
+            raise ArgumentError(
+                "weighted",
+                f"the report has no weighted figure for stage {key!r} (it has no weight); "
+                "pass weighted=False to draw the values only",
+            )
+        bars.append(
+            _StageBar(label[key], total.count, total.amount, total.weighted if weighted else None)
+        )
+    return bars
+
+
 def funnel(
-    source: Pipeline,
+    source: PipelineByStageResult | Pipeline,
     *,
     weighted: bool = True,
     ax: Axes | None = None,
@@ -160,41 +191,65 @@ def funnel(
     value.
 
     Args:
-        source: a :class:`~pipelinekit.history.Pipeline` snapshot (``history.as_of(t)``);
-            its open opportunities are aggregated per stage in the scheme's order.
+        source: the result of
+            :class:`~pipelinekit.reports.pipeline_by_stage.PipelineByStage` (its open
+            stages; a grouped result is drawn summed over its groups; closed sections are
+            left out), or a :class:`~pipelinekit.history.Pipeline` snapshot
+            (``history.as_of(t)``), whose open opportunities are aggregated per stage in
+            the scheme's order.
         weighted: overlay the weighted value.
         ax: draw on these axes instead of a new figure.
-        currency, rates: the reporting currency and
+        currency, rates: for a Pipeline only: the reporting currency and
             :class:`~pipelinekit.money.FxRates` when deals are in several currencies
-            (converted at the snapshot's date).
+            (converted at the snapshot's date). A report is already in one currency.
 
     Returns:
         The figure drawn on. Its axes hold one bar container labelled ``"value"`` and,
         with ``weighted``, one labelled ``"weighted"``, each with a bar per open stage.
 
     Raises:
-        ArgumentError: ``source`` is not a pipeline, ``weighted`` is not a bool, ``ax`` is
-            not matplotlib axes, or (naming ``weighted``) a deal has no probability.
+        ArgumentError: ``source`` is neither, ``weighted`` is not a bool, ``ax`` is not
+            matplotlib axes, ``currency``/``rates`` given with a report, or (naming
+            ``weighted``) a weighted figure is unknown (a scheme or stage without weights).
         CurrencyError: deals in several currencies without ``currency`` and ``rates``.
 
     Example:
         >>> from pipelinekit import demo, plot
-        >>> pipe = demo.demo_history(opportunities=30, seed=3).as_of("2024-09-30T00:00:00Z")
-        >>> bars = plot.funnel(pipe).axes[0].containers[0]
-        >>> len(bars) == len(pipe.scheme.open_stages)
+        >>> from pipelinekit.reports.pipeline_by_stage import PipelineByStage
+        >>> history = demo.demo_history(opportunities=30, seed=3)
+        >>> report = PipelineByStage().compute(history, as_of="2024-09-30T00:00:00Z")
+        >>> bars = plot.funnel(report).axes[0].containers[0]
+        >>> len(bars) == len(history.scheme.open_stages)
+        True
+        >>> pipe = history.as_of("2024-09-30T00:00:00Z")  # a snapshot draws the same bars
+        >>> [b.get_width() for b in plot.funnel(pipe).axes[0].containers[0]] == [
+        ...     b.get_width() for b in bars]
         True
     """
     if not isinstance(weighted, bool):
         raise ArgumentError("weighted", f"expected True or False, got {weighted!r}")
-    if isinstance(source, Pipeline):
+    if isinstance(source, PipelineByStageResult):
+        for name, value in (("currency", currency), ("rates", rates)):
+            if value is not None:
+                raise ArgumentError(
+                    name,
+                    f"only for a Pipeline; the report is already in {source.currency!r} "
+                    "(pass currency and rates to PipelineByStage)",
+                )
+        bars = _report_bars(source, weighted=weighted)
+        code = source.currency
+        when = source.as_of
+    elif isinstance(source, Pipeline):
         bars, code = _pipeline_bars(source, weighted=weighted, currency=currency, rates=rates)
-        title = f"Open pipeline by stage, {source.as_of:%Y-%m-%d}{_currency(code)}"
+        when = source.as_of
     else:
         raise ArgumentError(
-            "source", f"expected a Pipeline (history.as_of(t)), got {type(source).__name__}"
+            "source",
+            "expected a PipelineByStage result or a Pipeline (history.as_of(t)), got "
+            f"{type(source).__name__}",
         )
     fig, axes = _axes(ax)
-    _draw_funnel(axes, bars, title)
+    _draw_funnel(axes, bars, f"Open pipeline by stage, {when:%Y-%m-%d}{_currency(code)}")
     return fig
 
 
