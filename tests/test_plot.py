@@ -204,6 +204,14 @@ def test_funnel_of_a_report_refuses_a_currency_of_its_own(argument: str) -> None
     assert err.value.argument == argument
 
 
+def test_funnel_on_axes_of_a_subfigure_returns_the_whole_figure() -> None:
+    fig = Figure()
+    left, _right = fig.subfigures(1, 2)
+    ax = left.add_subplot()
+    assert plot.funnel(funnel_pipeline(), ax=ax) is fig
+    assert [p.get_width() for p in bars(ax, "value")] == [4000, 2000, 0]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [

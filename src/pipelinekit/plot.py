@@ -79,7 +79,12 @@ def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
         return fig, fig.add_subplot()
     if not isinstance(ax, Axes):
         raise ArgumentError("ax", f"expected matplotlib Axes or None, got {type(ax).__name__}")
-    figure = ax.get_figure()
+    # axes in a SubFigure: climb to the Figure that holds it (SubFigures nest)
+    figure: Any = ax.get_figure()
+    for _ in range(32):
+        if figure is None or isinstance(figure, Figure):
+            break
+        figure = figure.get_figure()
     if not isinstance(figure, Figure):
         raise ArgumentError("ax", "the axes do not belong to a Figure")
     return figure, ax
