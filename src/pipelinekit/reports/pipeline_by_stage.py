@@ -249,6 +249,9 @@ class PipelineByStageResult(Result):
     def merge(self, other: PipelineByStageResult) -> PipelineByStageResult:
         """The result over both sets of opportunities (computed with the same settings).
 
+        A ``where`` filter is a function and is not recorded in the result: merge only
+        results computed by calculators with the same filter.
+
         Raises:
             ArgumentError: the results differ in ``as_of``, scheme, grouping or stages.
             CurrencyError: they are in different reporting currencies.
