@@ -283,7 +283,11 @@ class MarkovChain(BaseModel):
     r: Matrix
     holding_days: tuple[Fraction, ...] | None = None
 
-    def model_post_init(self, context: Any, /) -> None:
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        self._check()
+
+    def _check(self) -> None:
         """Check the shapes and that every row of ``[Q R]`` is a distribution."""
         n, m = len(self.transient), len(self.absorbing)
         if len(set(self.transient) | set(self.absorbing)) != n + m:
