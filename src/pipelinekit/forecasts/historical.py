@@ -1,0 +1,655 @@
+"""The historical forecast (seeds 002/003): win rates and times learned from closed deals.
+
+Instead of trusting the stage weights and the typed-in close dates, the forecaster learns
+from the opportunities **closed before** ``as_of`` (deals still open then are censored:
+they are never counted as losses):
+
+- **the win rate per open stage** ``s``: among closed deals that *reached* ``s`` (entered
+  ``s`` or any later stage in funnel order; a won deal reached every open stage, as in
+  DESIGN.md's shared definition), the share won, with a Wilson 95 % interval and the
+  number of deals behind it. "Reached" rather than "was in": deals that skip a stage
+  still pass through it, so they are evidence about it, and the rates then rise along the
+  funnel like stage weights do. Optionally per segment (product, owner, source), shrunk
+  towards the overall stage rate: ``(wins + k · overall) / (closed + k)`` (the mean of
+  a beta posterior whose prior is worth ``k`` deals at the overall rate);
+- **the time to win from each stage**: for won deals that were in ``s``, the days from
+  their last entry into ``s`` to the win. An open deal that has been in ``s`` for ``a``
+  days can only follow the durations longer than ``a``: its expected value
+  (``amount × rate``) is spread evenly over those, ``duration − a`` days after ``as_of``
+  (a deal older than every comparable win goes to the ``overdue`` bucket);
+- **new business**: revenue from deals not yet created, from how much past periods won
+  from deals created inside the window (see :class:`HistoricalForecast`).
+
+Each deal's ``win_probability`` is its learned rate: a calibrated probability, not a rank
+(seed 004's "which deals are most likely to close"). Rates are floats; money is Decimal.
+
+Example:
+    >>> from pipelinekit import demo
+    >>> from pipelinekit.forecasts.historical import HistoricalForecast
+    >>> history = demo.demo_history(opportunities=60, seed=42)
+    >>> f = HistoricalForecast(horizon=3).compute(history, as_of="2024-09-30T00:00:00+00:00")
+    >>> [r.bucket for r in f.rows]
+    ['2024-09', '2024-10', '2024-11', 'later']
+    >>> r = f.stage_rates[0]
+    >>> r.stage, r.deals, r.won, r.rate, (round(r.low, 3), round(r.high, 3))
+    ('prospecting', 30, 12, 0.4, (0.246, 0.577))
+    >>> f.row("2024-10").expected
+    Decimal('129438.51')
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict
+
+from pipelinekit._time import Instant, instant
+from pipelinekit.errors import ArgumentError
+from pipelinekit.forecasts._learned import (
+    Horizon,
+    check_count,
+    check_number,
+    days_between,
+    forecast_rows,
+    spread,
+    wilson,
+)
+from pipelinekit.forecasts._placement import Layout, Placement, cents, place
+from pipelinekit.forecasts.result import DealForecast, Forecast
+from pipelinekit.history import History, Pipeline
+from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.opportunity import Opportunity
+from pipelinekit.periods import Period, PeriodKind
+from pipelinekit.stages import StageScheme
+
+__all__ = [
+    "HistoricalForecast",
+    "HistoricalForecastResult",
+    "NewBusinessRate",
+    "StageRate",
+    "reached_stages",
+]
+
+Segment = Literal["product", "owner", "source"]
+RateSource = Literal["history", "shrunk", "weight"]
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+
+
+class StageRate(BaseModel):
+    """The learned win rate of one open stage (and segment).
+
+    Attributes:
+        segment: the segment value (``None``: the overall rate over all closed deals).
+        stage: the open stage key.
+        deals: closed deals (won or lost) that reached the stage: the evidence.
+        won: how many of them were won.
+        observed: ``won / deals`` (``None`` without deals).
+        rate: the win probability used: ``observed`` overall; shrunk towards the overall
+            rate for a segment; the stage weight / 100 when no closed deal reached the stage.
+        low, high: the Wilson 95 % interval of ``observed`` (``None`` without deals).
+        source: ``"history"``, ``"shrunk"`` (segment rows) or ``"weight"`` (no evidence).
+        wins_timed: won deals that were in the stage, so their time to win is known
+            (overall rows only; segments share the overall timing).
+        median_days: the median days from entering the stage to winning (overall rows).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    segment: str | None = None
+    stage: str
+    deals: int
+    won: int
+    observed: float | None
+    rate: float
+    low: float | None
+    high: float | None
+    source: RateSource
+    wins_timed: int = 0
+    median_days: float | None = None
+
+
+class NewBusinessRate(BaseModel):
+    """Mean revenue won in a period from deals created ``lag`` periods before it.
+
+    ``lag == 0``: created and won inside the same period. ``periods`` is how many past
+    complete periods the mean is over (0: no usable history, the mean is 0).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lag: int
+    mean: Decimal
+    periods: int
+
+
+class HistoricalForecastResult(Forecast):
+    """A :class:`~pipelinekit.forecasts.result.Forecast` with what the forecaster learned.
+
+    Attributes:
+        stage_rates: the learned table (overall rows first, then per segment).
+        new_business: the new-business means per lag behind the ``new`` column.
+        segment_by: the segment field, or ``None``.
+        fallback: why stage weights were used instead of history (``None``: they were not).
+        notes: other honest caveats (stages without evidence, missing timing...).
+    """
+
+    stage_rates: tuple[StageRate, ...] = ()
+    new_business: tuple[NewBusinessRate, ...] = ()
+    segment_by: Segment | None = None
+    fallback: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def stage_rates_records(self) -> list[dict[str, Any]]:
+        """The learned table as rows of plain values."""
+        return [r.model_dump() for r in self.stage_rates]
+
+    def merge(self, other: Forecast) -> HistoricalForecastResult:
+        """Add a forecast of other opportunities made with the **same learned tables**.
+
+        A historical forecast learns from every opportunity, so forecasts of partitions
+        that each learned their own rates do not add up to the whole; merging them is
+        refused. Forecasts that share the tables (e.g. one model applied to two lists of
+        open deals) add like any forecast.
+
+        Raises:
+            ArgumentError: ``other`` is not a historical forecast with equal tables, or
+                differs in method, ``as_of`` or currency.
+        """
+        if not isinstance(other, HistoricalForecastResult) or (
+            other.stage_rates,
+            other.new_business,
+            other.segment_by,
+            other.fallback,
+        ) != (self.stage_rates, self.new_business, self.segment_by, self.fallback):
+            raise ArgumentError(
+                "other",
+                "historical forecasts only merge when they learned the same tables; a "
+                "forecast learned from a partition of opportunities is not a part of the whole",
+            )
+        merged = super().merge(other)
+        return self.model_copy(update={"rows": merged.rows, "deals": merged.deals})
+
+
+def reached_stages(opp: Opportunity, scheme: StageScheme) -> frozenset[str]:
+    """The open stages a closed (or open) opportunity reached.
+
+    It reached ``s`` if it entered ``s`` or any later non-lost stage in funnel order
+    (skipping counts as passing through); a won deal reached every open stage.
+
+    Example:
+        >>> from pipelinekit import History, schemes
+        >>> h = History.from_records([
+        ...     {"type": "opened", "opportunity_id": "o", "at": "2024-01-01T00:00:00Z",
+        ...      "stage": "prospecting"},
+        ...     {"type": "stage_changed", "opportunity_id": "o", "at": "2024-01-02T00:00:00Z",
+        ...      "stage": "needs-analysis"},
+        ...     {"type": "stage_changed", "opportunity_id": "o", "at": "2024-01-03T00:00:00Z",
+        ...      "stage": "closed-lost"}], scheme=schemes.get("salesforce"))
+        >>> sorted(reached_stages(h.as_of("2024-02-01T00:00:00Z")["o"], h.scheme))
+        ['needs-analysis', 'prospecting', 'qualification']
+    """
+    opens = [s.key for s in scheme.open_stages]
+    if opp.is_won or any(scheme.stage(v.stage).is_won for v in opp.path):
+        return frozenset(opens)
+    furthest = max(
+        (scheme.index(v.stage) for v in opp.path if not scheme.stage(v.stage).is_lost),
+        default=-1,
+    )
+    return frozenset(k for k in opens if scheme.index(k) <= furthest)
+
+
+class HistoricalForecast:
+    """Forecast from win rates and times to win learned from deals closed before ``as_of``.
+
+    The projection of a period is ``won`` (already won in it) + ``expected`` (open deals'
+    ``amount × learned rate``, spread over periods by the learned time to win) + ``new``
+    (deals not created yet).
+
+    **New business.** For each lag ``j`` (0 .. horizon − 1) the forecaster averages, over
+    the last ``new_business_periods`` complete periods ``P``, the revenue won in ``P`` from
+    deals created in the period ``j`` periods before ``P`` (only periods whose creation
+    window lies fully inside the history count). A horizon period ``k`` periods after the
+    current one then expects ``Σ_{j<k} mean_j`` (deals created in later whole periods) +
+    ``f · mean_k``, where ``f`` is the share of the current period still to come at
+    ``as_of`` (deals created in its remainder). The scaling by ``f`` is linear, an
+    approximation: deals created late in a period have less time left to close in it, so
+    for the current period it tends to over- rather than under-state.
+
+    Args:
+        period, horizon: the period kind and how many periods (from the one of ``as_of``).
+        segment_by: ``None``, ``"product"``, ``"owner"`` or ``"source"``: learn rates per
+            segment, shrunk towards the overall stage rate. An open deal with no value in
+            the field uses the overall rate.
+        prior_strength: ``k`` of the shrinkage (``>= 0``; 0 means no shrinkage).
+        lookback: learn only from deals closed in the ``lookback`` before ``as_of``
+            (``None``: all history).
+        new_business: include the ``new`` column.
+        new_business_periods: how many past complete periods the new-business means use.
+        condition_on_age: adjust each deal's rate for the time it has already spent in its
+            stage: ``P(won | still in the stage after a days)`` by Bayes' rule from how
+            long won and lost deals stayed in it (Laplace-smoothed). A deal that sits far
+            longer than won deals used to is less likely to be won. Off by default: where
+            time in a stage says nothing (memoryless histories such as
+            ``examples/forecast_backtest.py``) it only adds noise (Brier 0.0863 vs 0.0832
+            there); switch it on when a backtest on your history says it helps.
+        currency, rates: the reporting currency and :class:`~pipelinekit.money.FxRates`.
+        tz: the zone whose calendar dates decide periods.
+
+    Attributes (after :meth:`compute`):
+        stage_rates_: the learned table (same as the result's ``stage_rates``).
+        new_business_: the new-business means (same as the result's ``new_business``).
+
+    Example:
+        >>> HistoricalForecast(segment_by="region")
+        Traceback (most recent call last):
+        ...
+        pipelinekit.errors.ArgumentError: argument 'segment_by': expected None or one of ...
+    """
+
+    stage_rates_: tuple[StageRate, ...]
+    new_business_: tuple[NewBusinessRate, ...]
+
+    def __init__(
+        self,
+        *,
+        period: str | PeriodKind = "month",
+        horizon: int = 3,
+        segment_by: Segment | None = None,
+        prior_strength: float = 10.0,
+        lookback: timedelta | None = None,
+        new_business: bool = True,
+        new_business_periods: int = 6,
+        condition_on_age: bool = False,
+        currency: str | None = None,
+        rates: FxRates | None = None,
+        tz: tzinfo = UTC,
+    ) -> None:
+        self._placement = Placement.validate(
+            period=period,
+            horizon=horizon,
+            group_by=None,
+            currency=currency,
+            rates=rates,
+            tz=tz,
+            categories=None,
+        )
+        if segment_by is not None and segment_by not in get_args(Segment):
+            raise ArgumentError(
+                "segment_by",
+                f"expected None or one of {list(get_args(Segment))}, got {segment_by!r}",
+            )
+        check_number("prior_strength", prior_strength, low=0.0, what="a finite number >= 0")
+        if lookback is not None and (
+            not isinstance(lookback, timedelta) or lookback <= timedelta(0)
+        ):
+            raise ArgumentError(
+                "lookback", f"expected None or a positive timedelta, got {lookback!r}"
+            )
+        if not isinstance(new_business, bool):
+            raise ArgumentError("new_business", f"expected True or False, got {new_business!r}")
+        check_count("new_business_periods", new_business_periods, low=1)
+        if not isinstance(condition_on_age, bool):
+            raise ArgumentError(
+                "condition_on_age", f"expected True or False, got {condition_on_age!r}"
+            )
+        self.condition_on_age = condition_on_age
+        self.period = period
+        self.horizon = horizon
+        self.segment_by = segment_by
+        self.prior_strength = float(prior_strength)
+        self.lookback = lookback
+        self.new_business = new_business
+        self.new_business_periods = new_business_periods
+        self.currency = currency
+        self.rates = rates
+        self.tz = tz
+
+    def compute(self, history: History, *, as_of: Instant) -> HistoricalForecastResult:
+        """Learn from ``history.until(as_of)`` and forecast the horizon.
+
+        Raises:
+            ArgumentError: (``scheme``) stage weights are needed (no evidence for a stage)
+                but the stage has none.
+            CurrencyError: amounts in several currencies without ``currency``/``rates``.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> f = HistoricalForecast(segment_by="product").compute(
+            ...     demo.demo_history(opportunities=60, seed=42),
+            ...     as_of="2024-09-30T00:00:00+00:00")
+            >>> f.fallback is None, 0 <= min(d.win_probability for d in f.deals) <= 1
+            (True, True)
+        """
+        when = instant(as_of, argument="as_of")
+        seen = history.until(when)
+        pipeline = seen.as_of(when)
+        scheme = pipeline.scheme
+        layout = place(self._placement, pipeline, when)
+        horizon = Horizon.of(layout.periods, when, self._placement.tz)
+        since = None if self.lookback is None else when - self.lookback
+        closed = [
+            o
+            for o in pipeline.values()
+            if not o.is_open and o.closed_at is not None and (since is None or o.closed_at >= since)
+        ]
+        notes: list[str] = []
+        fallback: str | None = None
+        if not closed:
+            fallback = (
+                "no opportunity closed before as_of"
+                + ("" if since is None else " within the lookback")
+                + ": win probabilities are the stage weights (or overrides) and open deals "
+                "are placed by their expected close dates"
+            )
+        table, durations, stays = _learn(
+            closed, scheme, self.segment_by, self.prior_strength, notes
+        )
+        allocations, deals = self._place_open(
+            layout, horizon, table, durations, stays, fallback, when
+        )
+        won_by_period = layout.won
+        new_rates: tuple[NewBusinessRate, ...] = ()
+        new: dict[str, Decimal] = {}
+        if self.new_business:
+            new_rates, new = _new_business(
+                pipeline,
+                when,
+                seen.start,
+                layout,
+                self._placement,
+                self.new_business_periods,
+                notes,
+            )
+        self.stage_rates_ = table
+        self.new_business_ = new_rates
+        return HistoricalForecastResult(
+            method="historical",
+            as_of=when,
+            currency=layout.currency,
+            rows=forecast_rows(horizon, won_by_period, allocations, new),
+            deals=deals,
+            stage_rates=table,
+            new_business=new_rates,
+            segment_by=self.segment_by,
+            fallback=fallback,
+            notes=tuple(notes),
+        )
+
+    def _place_open(
+        self,
+        layout: Layout,
+        horizon: Horizon,
+        table: tuple[StageRate, ...],
+        durations: dict[str, list[float]],
+        stays: tuple[dict[str, list[float]], dict[str, list[float]]],
+        fallback: str | None,
+        when: datetime,
+    ) -> tuple[list[dict[str, Decimal]], tuple[DealForecast, ...]]:
+        rates = {(r.segment, r.stage): r.rate for r in table}
+        allocations: list[dict[str, Decimal]] = []
+        deals: list[DealForecast] = []
+        for placed in layout.open:
+            opp = placed.opportunity
+            segment = None if self.segment_by is None else getattr(opp, self.segment_by)
+            probability = _probability(opp, segment, rates, fallback is not None)
+            age = days_between(opp.stage_entered_at, when)
+            if fallback is None and self.condition_on_age:
+                probability = _given_age(probability, age, stays[0][opp.stage], stays[1][opp.stage])
+            value = cents(placed.amount * probability)
+            allocation: dict[str, Decimal] | None = None
+            if fallback is None and durations[opp.stage]:
+                allocation = spread(value, durations[opp.stage], age, horizon)
+                if allocation is None:
+                    allocation = {"overdue": value}
+            if allocation is None:  # no timing learned: trust the typed-in close date
+                allocation = {placed.bucket: value}
+            allocations.append({k: v for k, v in allocation.items() if v or len(allocation) == 1})
+            deals.append(
+                DealForecast(
+                    opportunity_id=opp.id,
+                    stage=opp.stage,
+                    amount=placed.amount,
+                    win_probability=float(probability),
+                    expected=value,
+                    bucket=_main_bucket(allocation, horizon),
+                    group=segment,
+                )
+            )
+        return allocations, tuple(deals)
+
+
+def _given_age(rate: Decimal, age: float, wins: list[float], losses: list[float]) -> Decimal:
+    """``P(won | still in the stage after age days)`` by Bayes' rule.
+
+    ``rate · Sw / (rate · Sw + (1 − rate) · Sl)`` with ``Sw``/``Sl`` the shares of won/lost
+    deals whose (last) stay in the stage lasted longer than ``age``, Laplace-smoothed
+    (``(k + 1) / (n + 2)``) so that a deal older than every example is unlikely, not
+    impossible. At age 0 both shares are ~1 and the rate is unchanged.
+    """
+    if not wins and not losses:
+        return rate
+    still_won = Decimal(len(wins) - bisect_right(wins, age) + 1) / (len(wins) + 2)
+    still_lost = Decimal(len(losses) - bisect_right(losses, age) + 1) / (len(losses) + 2)
+    won = rate * still_won
+    total = won + (1 - rate) * still_lost
+    return _round_probability(won / total) if total else rate
+
+
+def _round_probability(p: Decimal) -> Decimal:
+    """A probability as the Decimal of its float (so ``win_probability`` matches exactly)."""
+    return Decimal(repr(float(p)))
+
+
+def _main_bucket(allocation: dict[str, Decimal], horizon: Horizon) -> str:
+    """The bucket holding the median of the deal's spread (in time order)."""
+    order = [*horizon.labels, "later", "overdue", "no close date"]
+    items = sorted(allocation.items(), key=lambda kv: order.index(kv[0]))
+    total = sum((v for _, v in items), _ZERO)
+    running = _ZERO
+    for bucket, value in items:
+        running += value
+        if running * 2 >= total:
+            return bucket
+    return items[-1][0]
+
+
+def _probability(
+    opp: Opportunity,
+    segment: str | None,
+    rates: dict[tuple[str | None, str], float],
+    use_weights: bool,
+) -> Decimal:
+    if use_weights:
+        if opp.probability is None:
+            raise ArgumentError(
+                "scheme",
+                f"no closed history to learn from and opportunity {opp.id!r} at stage "
+                f"{opp.stage!r} has no stage weight or override to fall back on",
+            )
+        return opp.probability / _HUNDRED
+    rate = rates.get((segment, opp.stage), rates.get((None, opp.stage)))
+    if rate is None:  # pragma: no cover - every open stage has an overall row
+        raise ArgumentError("scheme", f"no rate for stage {opp.stage!r}")
+    return Decimal(repr(rate))
+
+
+def _learn(
+    closed: list[Opportunity],
+    scheme: StageScheme,
+    segment_by: Segment | None,
+    k: float,
+    notes: list[str],
+) -> tuple[
+    tuple[StageRate, ...],
+    dict[str, list[float]],
+    tuple[dict[str, list[float]], dict[str, list[float]]],
+]:
+    """The stage-rate table; per open stage the sorted days from the last entry into it to
+    the win (won deals); and per open stage the sorted lengths of the last stay in it of
+    won deals and of lost deals."""
+    opens = list(scheme.open_stages)
+    reached = [(o, reached_stages(o, scheme)) for o in closed]
+    durations: dict[str, list[float]] = {s.key: [] for s in opens}
+    stays: tuple[dict[str, list[float]], dict[str, list[float]]] = (
+        {s.key: [] for s in opens},
+        {s.key: [] for s in opens},
+    )
+    for o, _ in reached:
+        if o.closed_at is None:  # pragma: no cover - closed deals have closed_at
+            continue
+        last: dict[str, tuple[datetime, datetime]] = {}
+        for v in o.path:
+            if v.entered_at < o.closed_at and scheme.stage(v.stage).is_open:
+                last[v.stage] = (v.entered_at, v.exited_at or o.closed_at)
+        for stage, (entered, left) in last.items():
+            stays[0 if o.is_won else 1][stage].append(days_between(entered, left))
+            if o.is_won:
+                durations[stage].append(days_between(entered, o.closed_at))
+    for values in (*durations.values(), *stays[0].values(), *stays[1].values()):
+        values.sort()
+    overall: dict[str, float] = {}
+    rows: list[StageRate] = []
+    weightless: list[str] = []
+    for s in opens:
+        n = sum(1 for _, r in reached if s.key in r)
+        w = sum(1 for o, r in reached if s.key in r and o.is_won)
+        times = durations[s.key]
+        if n:
+            rate = w / n
+            source: RateSource = "history"
+        else:
+            if s.weight is None:
+                total = len(closed)
+                rate = sum(1 for o in closed if o.is_won) / total if total else 0.0
+            else:
+                rate = float(s.weight / _HUNDRED)
+            source = "weight"
+            weightless.append(s.key)
+        overall[s.key] = rate
+        interval = wilson(w, n)
+        rows.append(
+            StageRate(
+                stage=s.key,
+                deals=n,
+                won=w,
+                observed=w / n if n else None,
+                rate=rate,
+                low=None if interval is None else interval[0],
+                high=None if interval is None else interval[1],
+                source=source,
+                wins_timed=len(times),
+                median_days=_median(times),
+            )
+        )
+    if closed and weightless:
+        notes.append(
+            f"no closed deal reached {weightless}: their rate is the stage weight (or the "
+            "overall win rate for a stage without weight)"
+        )
+    untimed = [s.key for s in opens if not durations[s.key]]
+    if closed and untimed:
+        notes.append(
+            f"no won deal was in {untimed}: deals there are placed by their expected close date"
+        )
+    if segment_by is not None:
+        values = sorted({v for o in closed if (v := getattr(o, segment_by)) is not None})
+        for value in values:
+            members = [(o, r) for o, r in reached if getattr(o, segment_by) == value]
+            for s in opens:
+                n = sum(1 for _, r in members if s.key in r)
+                w = sum(1 for o, r in members if s.key in r and o.is_won)
+                base = overall[s.key]
+                rate = (w + k * base) / (n + k) if n + k > 0 else base
+                interval = wilson(w, n)
+                rows.append(
+                    StageRate(
+                        segment=value,
+                        stage=s.key,
+                        deals=n,
+                        won=w,
+                        observed=w / n if n else None,
+                        rate=rate,
+                        low=None if interval is None else interval[0],
+                        high=None if interval is None else interval[1],
+                        source="shrunk",
+                    )
+                )
+    return tuple(rows), durations, stays
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    mid = len(values) // 2
+    if len(values) % 2:
+        return values[mid]
+    return (values[mid - 1] + values[mid]) / 2
+
+
+def _new_business(
+    pipeline: Pipeline,
+    when: datetime,
+    history_start: datetime | None,
+    layout: Layout,
+    placement: Placement,
+    how_many: int,
+    notes: list[str],
+) -> tuple[tuple[NewBusinessRate, ...], dict[str, Decimal]]:
+    """Learn the new-business means per lag and spread them over the horizon."""
+    tz = placement.tz
+    kind = placement.kind
+    current = layout.periods[0]
+    lags = len(layout.periods)
+    if history_start is None:
+        empty = tuple(NewBusinessRate(lag=j, mean=_ZERO, periods=0) for j in range(lags))
+        return empty, {}
+    first_day = history_start.astimezone(tz).date()
+    past = _complete_periods(kind.period_of(first_day), current)
+    index = {p.start: i for i, p in enumerate(past)}
+    to_rep = ReportingCurrency(placement.currency or layout.currency, placement.rates)
+    won: dict[tuple[int, int], Decimal] = {}
+    for opp in pipeline.values():
+        if not opp.is_won or opp.closed_at is None or opp.amount is None:
+            continue
+        won_on = opp.closed_at.astimezone(tz).date()
+        won_in = index.get(kind.period_of(won_on).start)
+        made_in = index.get(kind.period_of(opp.opened_at.astimezone(tz).date()).start)
+        if won_in is None or made_in is None:
+            continue
+        key = (won_in, won_in - made_in)
+        won[key] = won.get(key, _ZERO) + to_rep(opp.amount, opp.currency, won_on)
+    means: list[NewBusinessRate] = []
+    for lag in range(lags):
+        # P is usable when the period lag before it starts on/after the history's first day
+        usable = [i for i in range(len(past)) if i - lag >= 0 and past[i - lag].start >= first_day]
+        usable = usable[-how_many:]
+        total = sum((won.get((i, lag), _ZERO) for i in usable), _ZERO)
+        mean = cents(total / len(usable)) if usable else _ZERO
+        means.append(NewBusinessRate(lag=lag, mean=mean, periods=len(usable)))
+    if not means[0].periods:
+        notes.append("no complete period lies inside the history yet: new business is counted as 0")
+    start_us = _microseconds(current.start_instant(tz), current.end_instant(tz))
+    left_us = _microseconds(when, current.end_instant(tz))
+    left = Decimal(left_us) / Decimal(start_us) if start_us else _ZERO
+    new: dict[str, Decimal] = {}
+    for k, p in enumerate(layout.periods):
+        whole = sum((means[j].mean for j in range(k)), _ZERO)
+        new[p.label] = cents(whole + left * means[k].mean)
+    return tuple(means), new
+
+
+def _complete_periods(first: Period, current: Period) -> list[Period]:
+    out: list[Period] = []
+    p = first
+    while p.start < current.start:
+        out.append(p)
+        p = p.next()
+    return out
+
+
+def _microseconds(start: datetime, end: datetime) -> int:
+    return max(0, (end - start) // timedelta(microseconds=1))
