@@ -64,6 +64,7 @@ from pydantic import BaseModel, ConfigDict
 import pipelinekit as pk
 from pipelinekit.errors import (
     ArgumentError,
+    DuplicateEventError,
     PipelineError,
     RecordError,
     SchemeError,
@@ -327,6 +328,31 @@ def _rejected(index: int, record: object, error: RecordError) -> RecordOutcome:
     )
 
 
+def _in_batch_terms(
+    error: RecordError, index: int, stored: list[dict[str, Any]], batch: list[Any]
+) -> RecordError:
+    """The error located at the record's batch ``index``; a reused ``event_id`` is explained
+    by what first used it (a stored event or an earlier record of the batch), since the
+    library's message counts positions in the combined input, which the caller never saw."""
+    if not isinstance(error, DuplicateEventError):
+        return error.located(index=index)
+    eid = error.event_id
+    holder = next((r for r in stored if r.get("event_id") == eid), None)
+    if holder is not None:
+        where = f"a stored event of opportunity {holder['opportunity_id']!r}"
+    else:
+        first = next(j for j, r in enumerate(batch) if _id(r, "event_id") == eid)
+        where = f"record {first} of this batch"
+    return DuplicateEventError(
+        f"event_id {eid!r} is already used by {where} with different content; an event_id "
+        "must identify one fact",
+        index=index,
+        event_id=eid,
+        opportunity_id=error.opportunity_id,
+        field="event_id",
+    )
+
+
 def _duplicate(index: int, record: object, first: int | None) -> RecordOutcome:
     where = "a stored event" if first is None else f"record {first} of this batch"
     return RecordOutcome(
@@ -367,7 +393,7 @@ def _judge(
     for rej in ingest.rejected:
         if rej.index >= n:
             i = rej.index - n
-            outcomes[i] = _rejected(i, batch[i], rej.error.located(index=i))
+            outcomes[i] = _rejected(i, batch[i], _in_batch_terms(rej.error, i, stored, batch))
     for dup in ingest.duplicates:
         i = dup.index - n
         outcomes[i] = _duplicate(i, batch[i], None if dup.first_index < n else dup.first_index - n)
@@ -424,7 +450,8 @@ def _rejudge(
                 ),
             )
         elif trial.rejected:
-            outcomes[i] = _rejected(i, batch[i], trial.rejected[0].error.located(index=i))
+            error = _in_batch_terms(trial.rejected[0].error, i, stored, batch)
+            outcomes[i] = _rejected(i, batch[i], error)
         elif trial.duplicates:
             outcomes[i] = _duplicate(i, batch[i], origin[trial.duplicates[0].first_index])
         else:
