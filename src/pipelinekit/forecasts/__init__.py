@@ -4,12 +4,32 @@ Every forecaster is a calculator (``compute(history, *, as_of)``) that learns on
 ``history.until(as_of)`` and returns a :class:`~pipelinekit.forecasts.result.Forecast`.
 """
 
+from pipelinekit.forecasts.backtest import (
+    BacktestPoint,
+    BacktestResult,
+    CalibrationBin,
+    ForecasterAccuracy,
+    backtest,
+)
 from pipelinekit.forecasts.distribution import (
     DistributionForecast,
     MonteCarloForecast,
     OutcomeDistribution,
     SimulatedForecast,
     TrialTotals,
+)
+from pipelinekit.forecasts.historical import (
+    HistoricalForecast,
+    HistoricalForecastResult,
+    NewBusinessRate,
+    StageRate,
+)
+from pipelinekit.forecasts.markov import (
+    MarkovChain,
+    MarkovForecast,
+    MarkovForecastResult,
+    TransitionCounts,
+    count_transitions,
 )
 from pipelinekit.forecasts.result import (
     LATER,
@@ -25,13 +45,27 @@ __all__ = [
     "LATER",
     "NO_CLOSE_DATE",
     "OVERDUE",
+    "BacktestPoint",
+    "BacktestResult",
+    "CalibrationBin",
     "DealForecast",
     "DistributionForecast",
     "Forecast",
     "ForecastRow",
+    "ForecasterAccuracy",
+    "HistoricalForecast",
+    "HistoricalForecastResult",
+    "MarkovChain",
+    "MarkovForecast",
+    "MarkovForecastResult",
     "MonteCarloForecast",
+    "NewBusinessRate",
     "OutcomeDistribution",
     "SimulatedForecast",
+    "StageRate",
+    "TransitionCounts",
     "TrialTotals",
     "WeightedForecast",
+    "backtest",
+    "count_transitions",
 ]
