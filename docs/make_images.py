@@ -3,11 +3,13 @@
     .venv/bin/python docs/make_images.py
 
 Every picture is drawn from ``demo.demo_history(opportunities=60, seed=42)`` as of
-2024-09-30, so the same code gives the same images.
+2024-09-30 (the calibration diagram from ``examples/forecast_backtest.py``), so the same
+code gives the same images.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pipelinekit import demo, plot, schemes
@@ -20,6 +22,13 @@ OUT = Path(__file__).resolve().parent / "img"
 AS_OF = "2024-09-30T00:00:00Z"
 # Pillow writes no timestamp; dropping the version keeps the PNGs identical across upgrades.
 METADATA = {"Software": None}
+
+
+def _example_backtest() -> object:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+    import forecast_backtest
+
+    return forecast_backtest.main(show=False)
 
 
 def main() -> None:
@@ -41,6 +50,8 @@ def main() -> None:
             ).compute(history, as_of=AS_OF)
         ),
         "time-in-stage.png": plot.time_in_stage(Velocity().compute(history, as_of=AS_OF)),
+        # the backtest of examples/forecast_backtest.py: stage weights that are wrong
+        "calibration.png": plot.calibration(_example_backtest()),
     }
     for name, figure in figures.items():
         figure.savefig(OUT / name, dpi=100, metadata=METADATA)

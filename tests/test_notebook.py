@@ -99,6 +99,7 @@ def test_notebook_prints_the_forecast_and_a_balanced_bridge(executed: tuple[Any,
     # the same figures as the OutcomeDistribution doctest on this demo history
     assert "2024-10: P10 9,700  P50 50,400  P90 79,300" in out
     assert "balances: True" in out
+    assert "historical WAPE 0.59  Brier 0.267" in out
     assert "'salesforce'" in out
 
 
@@ -109,4 +110,4 @@ def test_notebook_shows_each_picture_as_a_png(executed: tuple[Any, float]) -> No
         for output in cell.get("outputs", [])
         if "image/png" in output.get("data", {})
     ]
-    assert len(images) == 4  # funnel, time in stage, forecast fan, movement waterfall
+    assert len(images) == 5  # funnel, time in stage, fan, calibration, movement waterfall

@@ -433,3 +433,42 @@ def test_matplotlib_is_imported_lazily_and_pyplot_never() -> None:
         "assert 'matplotlib' in sys.modules and 'matplotlib.pyplot' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# -- calibration --------------------------------------------------------------------------
+
+
+def _small_backtest() -> object:
+    from pipelinekit.forecasts import HistoricalForecast, WeightedForecast, backtest
+
+    history = demo.demo_history(opportunities=120, seed=5, days=540)
+    return backtest(
+        {"weighted": WeightedForecast(), "historical": HistoricalForecast()},
+        history,
+        as_of_dates=("2024-07-01T00:00:00Z", "2025-04-01T00:00:00Z", "quarter"),
+    )
+
+
+def test_calibration_draws_one_point_per_nonempty_bin_at_predicted_and_observed() -> None:
+    from pipelinekit.forecasts import BacktestResult
+
+    bt = _small_backtest()
+    assert isinstance(bt, BacktestResult)
+    ax = plot.calibration(bt).axes[0]
+    lines = {line.get_label(): line for line in ax.lines if line.get_gid() == "calibration"}
+    assert set(lines) == {"weighted", "historical"}
+    for name, line in lines.items():
+        bins = [
+            b for b in bt.calibration if b.forecaster == name and b.deals and b.observed is not None
+        ]
+        assert list(line.get_xdata()) == pytest.approx([b.mean_predicted for b in bins])
+        assert list(line.get_ydata()) == pytest.approx([b.observed for b in bins])
+    (diagonal,) = [line for line in ax.lines if line.get_gid() == "diagonal"]
+    assert list(diagonal.get_xdata()) == [0, 1]
+    assert list(diagonal.get_ydata()) == [0, 1]
+
+
+def test_calibration_rejects_what_is_not_a_backtest() -> None:
+    with pytest.raises(ArgumentError) as info:
+        plot.calibration("nope")  # type: ignore[arg-type]
+    assert info.value.argument == "backtest"

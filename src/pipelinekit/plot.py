@@ -16,6 +16,7 @@ function here is called.
 - :func:`movement_waterfall`: a target period's pipeline at the start, each kind of movement,
   and at the end.
 - :func:`time_in_stage`: box plots of the days spent in each stage.
+- :func:`calibration`: a backtest's predicted against observed win rates, per forecaster.
 
 Example:
     >>> from pipelinekit import demo, plot
@@ -33,6 +34,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pipelinekit.errors import ArgumentError
+from pipelinekit.forecasts.backtest import BacktestResult
 from pipelinekit.forecasts.result import Forecast, ForecastRow
 from pipelinekit.history import Pipeline
 from pipelinekit.money import FxRates, ReportingCurrency
@@ -44,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["forecast_fan", "funnel", "movement_waterfall", "time_in_stage"]
+__all__ = ["calibration", "forecast_fan", "funnel", "movement_waterfall", "time_in_stage"]
 
 FIGSIZE = (7.0, 4.0)
 """The size in inches of the figures this module creates (when no ``ax`` is given)."""
@@ -557,4 +559,75 @@ def time_in_stage(velocity: VelocityResult, *, ax: Axes | None = None) -> Figure
     axes.spines["right"].set_visible(False)
     running = " (running stays included)" if velocity.include_open_stays else ""
     axes.set_title(f"Time in stage as of {velocity.as_of:%Y-%m-%d}{running}", fontsize=10)
+    return fig
+
+
+# -- calibration ----------------------------------------------------------------------------
+
+_SERIES = ("#2171b5", "#d94801", "#41ab5d", "#756bb1", "#636363", "#e7298a")
+
+
+def calibration(backtest: BacktestResult, *, ax: Axes | None = None) -> Figure:
+    """The calibration diagram of a backtest: predicted against observed win rate.
+
+    For each forecaster, one point per probability bin that holds deals: x is the mean
+    predicted win probability of the deals in the bin, y the share of them actually won,
+    the marker's area grows with the number of deals. A well-calibrated forecaster's points
+    lie on the dashed diagonal; points below it mean the forecaster was too optimistic.
+
+    Args:
+        backtest: a :class:`~pipelinekit.forecasts.backtest.BacktestResult`.
+        ax: draw on these axes instead of a new figure.
+
+    Returns:
+        The figure; each forecaster's points are one line (markers joined) labelled with
+        its name and carrying the gid ``"calibration"``; the diagonal has gid
+        ``"diagonal"``.
+
+    Raises:
+        ArgumentError: ``backtest`` is not a BacktestResult or has no scored deal, or
+            ``ax`` is not matplotlib axes.
+
+    Example:
+        >>> from pipelinekit import demo, plot
+        >>> from pipelinekit.forecasts import HistoricalForecast, WeightedForecast, backtest
+        >>> h = demo.demo_history(opportunities=120, seed=5, days=540)
+        >>> bt = backtest({"weighted": WeightedForecast(), "historical": HistoricalForecast()},
+        ...               h, as_of_dates=("2024-07-01T00:00:00Z", "2025-04-01T00:00:00Z",
+        ...                               "quarter"))
+        >>> ax = plot.calibration(bt).axes[0]
+        >>> sorted(line.get_label() for line in ax.lines if line.get_gid() == "calibration")
+        ['historical', 'weighted']
+    """
+    if not isinstance(backtest, BacktestResult):
+        raise ArgumentError("backtest", f"expected a BacktestResult, got {type(backtest).__name__}")
+    bins = [b for b in backtest.calibration if b.deals and b.mean_predicted is not None]
+    if not bins:
+        raise ArgumentError("backtest", "no calibration bin holds a scored deal")
+    fig, axes = _axes(ax)
+    diagonal = axes.plot([0, 1], [0, 1], linestyle="--", color=_TOTAL, linewidth=1)[0]
+    diagonal.set_gid("diagonal")
+    names = list(dict.fromkeys(b.forecaster for b in backtest.calibration))
+    largest = max(b.deals for b in bins)
+    for i, name in enumerate(names):
+        mine = [b for b in bins if b.forecaster == name and b.observed is not None]
+        if not mine:
+            continue
+        color = _SERIES[i % len(_SERIES)]
+        xs = [float(b.mean_predicted or 0.0) for b in mine]
+        ys = [float(b.observed or 0.0) for b in mine]
+        line = axes.plot(xs, ys, color=color, linewidth=1, label=name)[0]
+        line.set_gid("calibration")
+        sizes = [20 + 180 * b.deals / largest for b in mine]
+        axes.scatter(xs, ys, s=sizes, color=color, alpha=0.7, zorder=3)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_aspect("equal")
+    axes.set_xlabel("predicted win probability")
+    axes.set_ylabel("observed win rate")
+    axes.spines["top"].set_visible(False)
+    axes.spines["right"].set_visible(False)
+    axes.legend(frameon=False, fontsize=8, loc="upper left")
+    points = len(backtest.as_of_dates)
+    axes.set_title(f"Calibration over {points} backtest points", fontsize=10)
     return fig
