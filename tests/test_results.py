@@ -88,3 +88,16 @@ def test_scheme_renders_its_stages_with_locale_labels() -> None:
     rows = scheme.to_records()
     assert [r["key"] for r in rows] == list(scheme.keys)
     assert "Stage scheme &#x27;salesforce&#x27;" in scheme._repr_html_()
+
+
+def test_to_polars_keeps_money_exact_and_dates_as_dates() -> None:
+    pl = pytest.importorskip("polars")
+    from pipelinekit.forecasts import WeightedForecast
+
+    history = demo.demo_history(opportunities=40, seed=6)
+    forecast = WeightedForecast(horizon=3).compute(history, as_of="2024-09-30T00:00:00Z")
+    frame = forecast.to_polars()
+    assert isinstance(frame.schema["expected"], pl.Decimal)
+    assert frame.schema["start"] == pl.Date
+    assert frame["expected"].to_list() == [r["expected"] for r in forecast.to_records()]
+    assert frame["start"].to_list() == [r["start"] for r in forecast.to_records()]
