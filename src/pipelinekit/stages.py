@@ -28,7 +28,8 @@ Example:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
 from enum import StrEnum
@@ -108,24 +109,33 @@ Weight = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)]
 _DEPTH: ContextVar[int] = ContextVar("pipelinekit_scheme_depth", default=0)
 
 
+@contextmanager
+def _as_scheme_error(data: object) -> Iterator[None]:
+    """Turn a ValidationError of the outermost scheme validation into one SchemeError.
+
+    pydantic also calls an overridden ``__init__`` for nested models; only the outermost
+    call converts, so the nested errors reach it inside one ValidationError.
+    """
+    depth = _DEPTH.get()
+    token = _DEPTH.set(depth + 1)
+    try:
+        yield
+    except ValidationError as exc:
+        if depth:
+            raise
+        raise _scheme_error(exc, data) from None
+    finally:
+        _DEPTH.reset(token)
+
+
 class _SchemeModel(BaseModel):
     """Base of Stage and StageScheme: any validation failure becomes a SchemeError."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     def __init__(self, /, **data: Any) -> None:
-        # pydantic also calls an overridden __init__ for nested models; only the outermost
-        # call converts, so the nested errors reach it as one ValidationError.
-        depth = _DEPTH.get()
-        token = _DEPTH.set(depth + 1)
-        try:
+        with _as_scheme_error(data):
             super().__init__(**data)
-        except ValidationError as exc:
-            if depth:
-                raise
-            raise _scheme_error(exc, data) from None
-        finally:
-            _DEPTH.reset(token)
 
     @classmethod
     def model_validate(
@@ -139,9 +149,7 @@ class _SchemeModel(BaseModel):
         by_alias: bool | None = None,
         by_name: bool | None = None,
     ) -> Self:
-        depth = _DEPTH.get()
-        token = _DEPTH.set(depth + 1)
-        try:
+        with _as_scheme_error(obj):
             return super().model_validate(
                 obj,
                 strict=strict,
@@ -151,12 +159,6 @@ class _SchemeModel(BaseModel):
                 by_alias=by_alias,
                 by_name=by_name,
             )
-        except ValidationError as exc:
-            if depth:
-                raise
-            raise _scheme_error(exc, obj) from None
-        finally:
-            _DEPTH.reset(token)
 
     @classmethod
     def model_validate_json(
@@ -169,9 +171,7 @@ class _SchemeModel(BaseModel):
         by_alias: bool | None = None,
         by_name: bool | None = None,
     ) -> Self:
-        depth = _DEPTH.get()
-        token = _DEPTH.set(depth + 1)
-        try:
+        with _as_scheme_error(None):
             return super().model_validate_json(
                 json_data,
                 strict=strict,
@@ -180,12 +180,6 @@ class _SchemeModel(BaseModel):
                 by_alias=by_alias,
                 by_name=by_name,
             )
-        except ValidationError as exc:
-            if depth:
-                raise
-            raise _scheme_error(exc, None) from None
-        finally:
-            _DEPTH.reset(token)
 
 
 def _describe_loc(loc: tuple[int | str, ...], data: object) -> str:
