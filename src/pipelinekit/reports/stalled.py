@@ -66,6 +66,7 @@ from pipelinekit.money import FxRates, ReportingCurrency
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.reports._grouping import same_config
 from pipelinekit.reports._windows import currency_args
+from pipelinekit.reports.velocity import percentile as nearest_rank
 from pipelinekit.results import Result
 from pipelinekit.stages import StageScheme
 
@@ -162,15 +163,6 @@ class StageThreshold(BaseModel):
     stays: int
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile: the smallest value a share ``q`` of ``values`` is at or below."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered) - 1e-12))
-    return ordered[rank - 1]
-
-
 def stage_stay_percentiles(
     history: History, *, as_of: Instant, percentile: float
 ) -> tuple[StageThreshold, ...]:
@@ -198,7 +190,7 @@ def stage_stay_percentiles(
             if visit.exited_at is not None and visit.stage in stays:
                 stays[visit.stage].append((visit.exited_at - visit.entered_at) / _DAY)
     return tuple(
-        StageThreshold(stage=key, days=_percentile(values, q), stays=len(values))
+        StageThreshold(stage=key, days=nearest_rank(tuple(sorted(values)), q), stays=len(values))
         for key, values in stays.items()
     )
 
