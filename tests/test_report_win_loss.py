@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from pipelinekit import History, StageScheme, demo
 from pipelinekit.errors import ArgumentError, CurrencyError
 from pipelinekit.money import FxRates
-from pipelinekit.reports.win_loss import NO_REASON, WinLoss, stages_reached
+from pipelinekit.opportunity import reached_stages
+from pipelinekit.reports.win_loss import NO_REASON, WinLoss
 
 SIMPLE = StageScheme.model_validate(
     {
@@ -113,7 +114,7 @@ def test_by_stage_reached_counts_skips_as_passing_through() -> None:
 
 def test_a_won_deal_reached_every_open_stage() -> None:
     h = History.from_records([opened("x", "won", "1", "ann")], scheme=SIMPLE)
-    assert stages_reached(h.as_of(AS_OF)["x"], SIMPLE) == ("lead", "offer")
+    assert reached_stages(h.as_of(AS_OF)["x"], SIMPLE) == ("lead", "offer")
 
 
 def test_no_closed_deal_gives_no_win_rate() -> None:

@@ -50,7 +50,14 @@ from pipelinekit.history import (
     UnknownOpportunityError,
 )
 from pipelinekit.money import FxRates, Rate, ReportingCurrency
-from pipelinekit.opportunity import Activity, NextAction, Opportunity, StageVisit, apply
+from pipelinekit.opportunity import (
+    Activity,
+    NextAction,
+    Opportunity,
+    StageVisit,
+    apply,
+    reached_stages,
+)
 from pipelinekit.periods import Period, PeriodKind
 from pipelinekit.results import Result
 from pipelinekit.stages import Outcome, Stage, StageScheme, TransitionPolicy
@@ -108,6 +115,7 @@ __all__ = [
     "forecasts",
     "partition_of",
     "periods",
+    "reached_stages",
     "reports",
     "results",
     "schemes",

@@ -43,7 +43,7 @@ from pipelinekit.events import (
 )
 from pipelinekit.stages import Outcome, Stage, StageScheme
 
-__all__ = ["Activity", "NextAction", "Opportunity", "StageVisit", "apply"]
+__all__ = ["Activity", "NextAction", "Opportunity", "StageVisit", "apply", "reached_stages"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _HUNDRED = Decimal(100)
@@ -490,3 +490,34 @@ def fold(events: Iterable[Event], scheme: StageScheme) -> dict[str, _Draft]:
     for event in events:
         step(states, event, scheme)
     return states
+
+
+def reached_stages(opportunity: Opportunity, scheme: StageScheme) -> tuple[str, ...]:
+    """The open stages ``opportunity`` reached, in funnel order (DESIGN.md's *reached*).
+
+    It reached an open stage if it entered it or any later open stage in funnel order
+    (skipping counts as passing through); a deal that is won, or ever entered a won stage,
+    reached every open stage. Lost stages never count as "later". Reports and forecasts
+    that speak of reaching a stage all use this one definition.
+
+    Example:
+        >>> import pipelinekit as pk
+        >>> recs = [{"type": "opened", "opportunity_id": "a", "at": "2024-01-02T00:00:00Z",
+        ...          "stage": "prospecting"},
+        ...         {"type": "stage_changed", "opportunity_id": "a",
+        ...          "at": "2024-01-03T00:00:00Z", "stage": "needs-analysis"},
+        ...         {"type": "stage_changed", "opportunity_id": "a",
+        ...          "at": "2024-01-04T00:00:00Z", "stage": "closed-lost"}]
+        >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("salesforce"))
+        >>> reached_stages(h.as_of("2024-02-01T00:00:00Z")["a"], h.scheme)
+        ('prospecting', 'qualification', 'needs-analysis')
+    """
+    open_keys = tuple(s.key for s in scheme.open_stages)
+    if opportunity.is_won or any(scheme.stage(v.stage).is_won for v in opportunity.path):
+        return open_keys
+    entered = {v.stage for v in opportunity.path}
+    furthest = -1
+    for i, key in enumerate(open_keys):
+        if key in entered:
+            furthest = i
+    return open_keys[: furthest + 1]

@@ -61,7 +61,7 @@ from pipelinekit.forecasts._placement import Layout, Placement, cents, place
 from pipelinekit.forecasts.result import DealForecast, Forecast
 from pipelinekit.history import History, Pipeline
 from pipelinekit.money import FxRates, ReportingCurrency
-from pipelinekit.opportunity import Opportunity
+from pipelinekit.opportunity import Opportunity, reached_stages
 from pipelinekit.periods import Period, PeriodKind
 from pipelinekit.stages import StageScheme
 
@@ -70,7 +70,6 @@ __all__ = [
     "HistoricalForecastResult",
     "NewBusinessRate",
     "StageRate",
-    "reached_stages",
 ]
 
 Segment = Literal["product", "owner", "source"]
@@ -172,34 +171,6 @@ class HistoricalForecastResult(Forecast):
             )
         merged = super().merge(other)
         return self.model_copy(update={"rows": merged.rows, "deals": merged.deals})
-
-
-def reached_stages(opp: Opportunity, scheme: StageScheme) -> frozenset[str]:
-    """The open stages a closed (or open) opportunity reached.
-
-    It reached ``s`` if it entered ``s`` or any later non-lost stage in funnel order
-    (skipping counts as passing through); a won deal reached every open stage.
-
-    Example:
-        >>> from pipelinekit import History, schemes
-        >>> h = History.from_records([
-        ...     {"type": "opened", "opportunity_id": "o", "at": "2024-01-01T00:00:00Z",
-        ...      "stage": "prospecting"},
-        ...     {"type": "stage_changed", "opportunity_id": "o", "at": "2024-01-02T00:00:00Z",
-        ...      "stage": "needs-analysis"},
-        ...     {"type": "stage_changed", "opportunity_id": "o", "at": "2024-01-03T00:00:00Z",
-        ...      "stage": "closed-lost"}], scheme=schemes.get("salesforce"))
-        >>> sorted(reached_stages(h.as_of("2024-02-01T00:00:00Z")["o"], h.scheme))
-        ['needs-analysis', 'prospecting', 'qualification']
-    """
-    opens = [s.key for s in scheme.open_stages]
-    if opp.is_won or any(scheme.stage(v.stage).is_won for v in opp.path):
-        return frozenset(opens)
-    furthest = max(
-        (scheme.index(v.stage) for v in opp.path if not scheme.stage(v.stage).is_lost),
-        default=-1,
-    )
-    return frozenset(k for k in opens if scheme.index(k) <= furthest)
 
 
 class HistoricalForecast:
@@ -492,7 +463,7 @@ def _learn(
     the win (won deals); and per open stage the sorted lengths of the last stay in it of
     won deals and of lost deals."""
     opens = list(scheme.open_stages)
-    reached = [(o, reached_stages(o, scheme)) for o in closed]
+    reached = [(o, frozenset(reached_stages(o, scheme))) for o in closed]
     durations: dict[str, list[float]] = {s.key: [] for s in opens}
     stays: tuple[dict[str, list[float]], dict[str, list[float]]] = (
         {s.key: [] for s in opens},

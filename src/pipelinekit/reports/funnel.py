@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict
 from pipelinekit._time import Instant, instant
 from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
-from pipelinekit.opportunity import Opportunity
+from pipelinekit.opportunity import Opportunity, reached_stages
 from pipelinekit.reports._windows import Window, in_window, ratio, window_arg
 from pipelinekit.results import Result
 from pipelinekit.stages import StageScheme
@@ -100,15 +100,7 @@ def reach(opportunity: Opportunity, scheme: StageScheme, mode: FunnelMode = "any
             if matched < len(open_keys) and visit.stage == open_keys[matched]:
                 matched += 1
         return matched
-    position = {key: i for i, key in enumerate(open_keys)}
-    furthest = 0
-    for visit in opportunity.path:
-        stage = scheme.stage(visit.stage)
-        if stage.is_won:
-            return len(open_keys)
-        if stage.is_open:
-            furthest = max(furthest, position[visit.stage] + 1)
-    return furthest
+    return len(reached_stages(opportunity, scheme))
 
 
 def _last_open_stage(opportunity: Opportunity, scheme: StageScheme) -> str | None:

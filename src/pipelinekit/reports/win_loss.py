@@ -54,7 +54,7 @@ from pipelinekit._time import Instant, instant
 from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
 from pipelinekit.money import FxRates, ReportingCurrency
-from pipelinekit.opportunity import Opportunity
+from pipelinekit.opportunity import Opportunity, reached_stages
 from pipelinekit.reports._grouping import field_arg, group_of, group_order, same_config
 from pipelinekit.reports._windows import (
     Window,
@@ -66,7 +66,7 @@ from pipelinekit.reports._windows import (
 from pipelinekit.results import Result
 from pipelinekit.stages import StageScheme
 
-__all__ = ["NO_REASON", "LossReason", "WinLoss", "WinLossResult", "WinLossRow", "stages_reached"]
+__all__ = ["NO_REASON", "LossReason", "WinLoss", "WinLossResult", "WinLossRow"]
 
 By = Literal["owner", "product", "source", "stage_reached"]
 _BY: tuple[By, ...] = ("owner", "product", "source", "stage_reached")
@@ -75,35 +75,6 @@ NO_REASON = "(no reason)"
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _ZERO = Decimal(0)
-
-
-def stages_reached(opportunity: Opportunity, scheme: StageScheme) -> tuple[str, ...]:
-    """The open stages an opportunity reached, in funnel order (DESIGN.md's *reached*).
-
-    It reached an open stage if it entered it or a later open stage in funnel order; a deal
-    that is won, or ever entered a won stage, reached every open stage.
-
-    Example:
-        >>> import pipelinekit as pk
-        >>> recs = [{"type": "opened", "opportunity_id": "a", "at": "2024-01-02T00:00:00Z",
-        ...          "stage": "prospecting"},
-        ...         {"type": "stage_changed", "opportunity_id": "a",
-        ...          "at": "2024-01-03T00:00:00Z", "stage": "needs-analysis"},
-        ...         {"type": "stage_changed", "opportunity_id": "a",
-        ...          "at": "2024-01-04T00:00:00Z", "stage": "closed-lost"}]
-        >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("salesforce"))
-        >>> stages_reached(h.as_of("2024-02-01T00:00:00Z")["a"], h.scheme)
-        ('prospecting', 'qualification', 'needs-analysis')
-    """
-    open_keys = tuple(s.key for s in scheme.open_stages)
-    if opportunity.is_won or any(scheme.stage(v.stage).is_won for v in opportunity.path):
-        return open_keys
-    entered = {v.stage for v in opportunity.path}
-    furthest = -1
-    for i, key in enumerate(open_keys):
-        if key in entered:
-            furthest = i
-    return open_keys[: furthest + 1]
 
 
 class WinLossRow(BaseModel):
@@ -365,7 +336,7 @@ class WinLoss:
         if self.by is None:
             return ()
         if self.by == "stage_reached":
-            return stages_reached(opp, scheme)
+            return reached_stages(opp, scheme)
         return (group_of(opp, self.by),)
 
 
