@@ -1,13 +1,14 @@
 # Two commands do everything on a fresh machine with Python 3.11+:
 #   make demo   - runs examples/quickstart.py
 #   make test   - lint, format check, mypy --strict, the whole test suite, the docs build
+#   make mutation - mutation testing of the core modules (slow, ~10 min on 2 cores; not in test)
 PYTHON ?= python3
 VENV := .venv
-CODE := $(wildcard src tests examples benchmarks)
+CODE := $(wildcard src tests examples benchmarks tools)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench clean
+.PHONY: demo test lint typecheck pytest docs bench mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,5 +37,16 @@ test: lint typecheck pytest docs
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml, docs/mutation-testing.md).
+# Starts from scratch each time so the score is for the code and tests as they are now.
+MUTATION_JOBS ?= 2
+MUTATION_TIMEOUT ?= 3600
+mutation: $(STAMP)
+	rm -rf mutants
+	HYPOTHESIS_PROFILE=mutation timeout $(MUTATION_TIMEOUT) \
+		$(BIN)/mutmut run --max-children $(MUTATION_JOBS) > mutants.log 2>&1 \
+		|| { tail -c 2000 mutants.log; exit 1; }
+	$(BIN)/python tools/mutation_score.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis mutants mutants.log
