@@ -4,7 +4,7 @@
 #   make mutation - mutation testing of the core modules (slow, ~10 min on 2 cores; not in test)
 PYTHON ?= python3
 VENV := .venv
-CODE := $(wildcard src tests examples benchmarks tools docs)
+CODE := $(wildcard src tests examples benchmarks tools docs/make_images.py)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
