@@ -265,3 +265,14 @@ def test_stage_label_for_locale_falls_back_to_label() -> None:
 def test_stage_alone_reports_a_bad_key_as_scheme_error() -> None:
     with pytest.raises(SchemeError, match="key"):
         Stage(key="Not A Slug", label="x")
+
+
+def test_model_validate_honours_strict_instead_of_dropping_it() -> None:
+    data = scheme_dict()
+    StageScheme.model_validate(data)  # lax: lists become tuples, strings become Decimals
+    with pytest.raises(SchemeError, match="valid tuple"):
+        StageScheme.model_validate(data, strict=True)
+    as_json = json.dumps(scheme_dict(reopen="true"))
+    assert StageScheme.model_validate_json(as_json).reopen is True
+    with pytest.raises(SchemeError, match="'reopen': Input should be a valid boolean"):
+        StageScheme.model_validate_json(as_json, strict=True)

@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -106,26 +105,13 @@ Edges = Annotated[tuple[tuple[str, str], ...], BeforeValidator(_edges_in)]
 Weight = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
-_DEPTH: ContextVar[int] = ContextVar("pipelinekit_scheme_depth", default=0)
-
-
 @contextmanager
 def _as_scheme_error(data: object) -> Iterator[None]:
-    """Turn a ValidationError of the outermost scheme validation into one SchemeError.
-
-    pydantic also calls an overridden ``__init__`` for nested models; only the outermost
-    call converts, so the nested errors reach it inside one ValidationError.
-    """
-    depth = _DEPTH.get()
-    token = _DEPTH.set(depth + 1)
+    """Turn pydantic's ValidationError of a scheme or stage into one SchemeError."""
     try:
         yield
     except ValidationError as exc:
-        if depth:
-            raise
         raise _scheme_error(exc, data) from None
-    finally:
-        _DEPTH.reset(token)
 
 
 class _SchemeModel(BaseModel):
@@ -136,6 +122,11 @@ class _SchemeModel(BaseModel):
     def __init__(self, /, **data: Any) -> None:
         with _as_scheme_error(data):
             super().__init__(**data)
+
+    # Tell pydantic this __init__ only wraps its own: validation (model_validate, nested
+    # models) then never routes through it, so options such as ``strict`` and ``context``
+    # passed to model_validate are honoured instead of being dropped.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @classmethod
     def model_validate(
