@@ -7,7 +7,7 @@ CODE := $(wildcard src tests examples benchmarks)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench clean
+.PHONY: demo test lint typecheck pytest docs bench bench-ingest bench-calculators clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ docs: $(STAMP)
 
 test: lint typecheck pytest docs
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/ingest.py
+# benchmarks against plain pandas/numpy (minutes at 1M events; see docs/performance.md)
+bench: bench-ingest bench-calculators
+
+bench-ingest: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py --repeat 3
+
+bench-calculators: $(STAMP)
+	$(BIN)/python benchmarks/calculators.py --repeat 3
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
