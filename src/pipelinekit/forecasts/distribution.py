@@ -371,13 +371,12 @@ class _Configured:
     def _lay_out(
         self, history: History, as_of: Instant
     ) -> tuple[Any, Layout, tuple[DealForecast, ...], dict[tuple[str, str | None], ForecastRow]]:
-        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
-            when = instant(as_of, argument="as_of")
-            pipeline = history.until(when).as_of(when)
-            layout = place(self._placement, pipeline, when)
-            deals = deal_forecasts(layout, probability_function(self.probabilities))
-            rows = skeleton_rows(layout, deals, grouped=self._placement.group_by is not None)
-            return when, layout, deals, rows
+        when = instant(as_of, argument="as_of")
+        pipeline = history.until(when).as_of(when)
+        layout = place(self._placement, pipeline, when)
+        deals = deal_forecasts(layout, probability_function(self.probabilities))
+        rows = skeleton_rows(layout, deals, grouped=self._placement.group_by is not None)
+        return when, layout, deals, rows
 
 
 class OutcomeDistribution(_Configured):
@@ -450,6 +449,10 @@ class OutcomeDistribution(_Configured):
                 override; (``probabilities``) a probability outside [0, 1] or missing.
             CurrencyError: amounts in several currencies without ``currency``/``rates``.
         """
+        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+            return self._compute(history, as_of)
+
+    def _compute(self, history: History, as_of: Instant) -> DistributionForecast:
         when, layout, deals, rows = self._lay_out(history, as_of)
         forecast = DistributionForecast(
             method="distribution",
@@ -668,11 +671,17 @@ class MonteCarloForecast(_Configured):
             ArgumentError, CurrencyError: as for :meth:`OutcomeDistribution.compute`.
         """
         try:
-            import numpy as np
+            import numpy  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "MonteCarloForecast needs numpy: pip install 'pipelinekit[sim]'"
             ) from exc
+        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+            return self._compute(history, as_of)
+
+    def _compute(self, history: History, as_of: Instant) -> SimulatedForecast:
+        import numpy as np  # found by compute
+
         when, layout, deals, rows = self._lay_out(history, as_of)
         by_key: dict[tuple[str, str | None], list[DealForecast]] = {}
         for d in deals:

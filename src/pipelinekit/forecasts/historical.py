@@ -367,62 +367,63 @@ class HistoricalForecast:
             (True, True)
         """
         with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
-            when = instant(as_of, argument="as_of")
-            seen = history.until(when)
-            pipeline = seen.as_of(when)
-            scheme = pipeline.scheme
-            layout = place(self._placement, pipeline, when)
-            horizon = Horizon.of(layout.periods, when, self._placement.tz)
-            since = None if self.lookback is None else when - self.lookback
-            closed = [
-                o
-                for o in pipeline.values()
-                if not o.is_open
-                and o.closed_at is not None
-                and (since is None or o.closed_at >= since)
-            ]
-            notes: list[str] = []
-            fallback: str | None = None
-            if not closed:
-                fallback = (
-                    "no opportunity closed before as_of"
-                    + ("" if since is None else " within the lookback")
-                    + ": win probabilities are the stage weights (or overrides) and open deals "
-                    "are placed by their expected close dates"
-                )
-            table, durations, stays = _learn(
-                closed, scheme, self.segment_by, self.prior_strength, notes
+            return self._compute(history, as_of)
+
+    def _compute(self, history: History, as_of: Instant) -> HistoricalForecastResult:
+        when = instant(as_of, argument="as_of")
+        seen = history.until(when)
+        pipeline = seen.as_of(when)
+        scheme = pipeline.scheme
+        layout = place(self._placement, pipeline, when)
+        horizon = Horizon.of(layout.periods, when, self._placement.tz)
+        since = None if self.lookback is None else when - self.lookback
+        closed = [
+            o
+            for o in pipeline.values()
+            if not o.is_open and o.closed_at is not None and (since is None or o.closed_at >= since)
+        ]
+        notes: list[str] = []
+        fallback: str | None = None
+        if not closed:
+            fallback = (
+                "no opportunity closed before as_of"
+                + ("" if since is None else " within the lookback")
+                + ": win probabilities are the stage weights (or overrides) and open deals "
+                "are placed by their expected close dates"
             )
-            allocations, deals = self._place_open(
-                layout, horizon, table, durations, stays, fallback, when
+        table, durations, stays = _learn(
+            closed, scheme, self.segment_by, self.prior_strength, notes
+        )
+        allocations, deals = self._place_open(
+            layout, horizon, table, durations, stays, fallback, when
+        )
+        won_by_period = layout.won
+        new_rates: tuple[NewBusinessRate, ...] = ()
+        new: dict[str, Decimal] = {}
+        if self.new_business:
+            new_rates, new = _new_business(
+                pipeline,
+                when,
+                seen.start,
+                layout,
+                self._placement,
+                self.new_business_periods,
+                notes,
             )
-            won_by_period = layout.won
-            new_rates: tuple[NewBusinessRate, ...] = ()
-            new: dict[str, Decimal] = {}
-            if self.new_business:
-                new_rates, new = _new_business(
-                    pipeline,
-                    when,
-                    seen.start,
-                    layout,
-                    self._placement,
-                    self.new_business_periods,
-                    notes,
-                )
-            self.stage_rates_ = table
-            self.new_business_ = new_rates
-            return HistoricalForecastResult(
-                method="historical",
-                as_of=when,
-                currency=layout.currency,
-                rows=forecast_rows(horizon, won_by_period, allocations, new),
-                deals=deals,
-                stage_rates=table,
-                new_business=new_rates,
-                segment_by=self.segment_by,
-                fallback=fallback,
-                notes=tuple(notes),
-            )
+        self.stage_rates_ = table
+        self.new_business_ = new_rates
+        return HistoricalForecastResult(
+            method="historical",
+            as_of=when,
+            currency=layout.currency,
+            rows=forecast_rows(horizon, won_by_period, allocations, new),
+            deals=deals,
+            stage_rates=table,
+            new_business=new_rates,
+            segment_by=self.segment_by,
+            fallback=fallback,
+            notes=tuple(notes),
+        )
 
     def _place_open(
         self,

@@ -120,22 +120,25 @@ class WeightedForecast:
             Decimal('20690.0')
         """
         with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
-            when = instant(as_of, argument="as_of")
-            pipeline = history.until(when).as_of(when)
-            layout = place(self._placement, pipeline, when)
-            deals = deal_forecasts(layout, weight_probability)
-            rows = skeleton_rows(layout, deals, grouped=self._placement.group_by is not None)
-            by_row: dict[tuple[str, str | None], list[DealForecast]] = {}
-            for d in deals:
-                by_row.setdefault((d.bucket, d.group), []).append(d)
-            final = []
-            for key, row in rows.items():
-                var = variance(by_row.get(key, ()))
-                final.append(row.model_copy(update={"std": std_of(var), "variance": var}))
-            return Forecast(
-                method="weighted",
-                as_of=when,
-                currency=layout.currency,
-                rows=tuple(final),
-                deals=deals,
-            )
+            return self._compute(history, as_of)
+
+    def _compute(self, history: History, as_of: Instant) -> Forecast:
+        when = instant(as_of, argument="as_of")
+        pipeline = history.until(when).as_of(when)
+        layout = place(self._placement, pipeline, when)
+        deals = deal_forecasts(layout, weight_probability)
+        rows = skeleton_rows(layout, deals, grouped=self._placement.group_by is not None)
+        by_row: dict[tuple[str, str | None], list[DealForecast]] = {}
+        for d in deals:
+            by_row.setdefault((d.bucket, d.group), []).append(d)
+        final = []
+        for key, row in rows.items():
+            var = variance(by_row.get(key, ()))
+            final.append(row.model_copy(update={"std": std_of(var), "variance": var}))
+        return Forecast(
+            method="weighted",
+            as_of=when,
+            currency=layout.currency,
+            rows=tuple(final),
+            deals=deals,
+        )

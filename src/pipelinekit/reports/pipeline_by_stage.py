@@ -383,63 +383,66 @@ class PipelineByStage:
                 rates for them.
         """
         with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
-            when = instant(as_of, argument="as_of")
-            history = history.until(when)
-            scheme = history.scheme
-            keys = self._stage_keys(scheme)
-            wanted = set(keys)
-            weighted_available = scheme.has_weights
-            to_rep = ReportingCurrency(self.currency, self.rates)
-            on = when.date()
-            # per (group, stage): [count, unpriced, amount, weighted or None]
-            sums: dict[tuple[str | None, str], list[Any]] = {}
+            return self._compute(history, as_of)
 
-            def add_group(group: str | None) -> None:
-                for key in keys:
-                    stage = scheme.stage(key)
-                    has_weight = weighted_available and stage.weight is not None
-                    sums[(group, key)] = [0, 0, _ZERO, _ZERO if has_weight else None]
+    def _compute(self, history: History, as_of: Instant) -> PipelineByStageResult:
+        when = instant(as_of, argument="as_of")
+        history = history.until(when)
+        scheme = history.scheme
+        keys = self._stage_keys(scheme)
+        wanted = set(keys)
+        weighted_available = scheme.has_weights
+        to_rep = ReportingCurrency(self.currency, self.rates)
+        on = when.date()
+        # per (group, stage): [count, unpriced, amount, weighted or None]
+        sums: dict[tuple[str | None, str], list[Any]] = {}
 
-            if self.group_by is None:
-                add_group(None)
-            for opp in history.as_of(when).values():
-                if opp.stage not in wanted or (self.where is not None and not self.where(opp)):
-                    continue
-                group = group_of(opp, self.group_by)
-                if (group, opp.stage) not in sums:
-                    add_group(group)
-                acc = sums[(group, opp.stage)]
-                acc[0] += 1
-                if opp.amount is None:
-                    acc[1] += 1
-                    continue
-                amount = to_rep(opp.amount, opp.currency, on=on)
-                acc[2] += amount
-                if acc[3] is not None:
-                    # the stage has a weight, so the probability is known
-                    acc[3] += amount * (opp.probability or _ZERO) / _HUNDRED
-            position = {k: i for i, k in enumerate(keys)}
-            ordered = sorted(sums, key=lambda gk: (group_order(gk[0]), position[gk[1]]))
-            cells = tuple(
-                StageCell(
-                    group=group,
-                    stage=key,
-                    section=_section(scheme.stage(key)),
-                    count=sums[(group, key)][0],
-                    unpriced=sums[(group, key)][1],
-                    amount=sums[(group, key)][2],
-                    weighted=sums[(group, key)][3],
-                )
-                for group, key in ordered
+        def add_group(group: str | None) -> None:
+            for key in keys:
+                stage = scheme.stage(key)
+                has_weight = weighted_available and stage.weight is not None
+                sums[(group, key)] = [0, 0, _ZERO, _ZERO if has_weight else None]
+
+        if self.group_by is None:
+            add_group(None)
+        for opp in history.as_of(when).values():
+            if opp.stage not in wanted or (self.where is not None and not self.where(opp)):
+                continue
+            group = group_of(opp, self.group_by)
+            if (group, opp.stage) not in sums:
+                add_group(group)
+            acc = sums[(group, opp.stage)]
+            acc[0] += 1
+            if opp.amount is None:
+                acc[1] += 1
+                continue
+            amount = to_rep(opp.amount, opp.currency, on=on)
+            acc[2] += amount
+            if acc[3] is not None:
+                # the stage has a weight, so the probability is known
+                acc[3] += amount * (opp.probability or _ZERO) / _HUNDRED
+        position = {k: i for i, k in enumerate(keys)}
+        ordered = sorted(sums, key=lambda gk: (group_order(gk[0]), position[gk[1]]))
+        cells = tuple(
+            StageCell(
+                group=group,
+                stage=key,
+                section=_section(scheme.stage(key)),
+                count=sums[(group, key)][0],
+                unpriced=sums[(group, key)][1],
+                amount=sums[(group, key)][2],
+                weighted=sums[(group, key)][3],
             )
-            return PipelineByStageResult(
-                as_of=when,
-                scheme=scheme.name,
-                group_by=self.group_by,
-                currency=to_rep.currency,
-                include_closed=self.include_closed,
-                stages=keys,
-                labels=tuple(scheme.stage(k).label for k in keys),
-                weighted_available=weighted_available,
-                cells=cells,
-            )
+            for group, key in ordered
+        )
+        return PipelineByStageResult(
+            as_of=when,
+            scheme=scheme.name,
+            group_by=self.group_by,
+            currency=to_rep.currency,
+            include_closed=self.include_closed,
+            stages=keys,
+            labels=tuple(scheme.stage(k).label for k in keys),
+            weighted_available=weighted_available,
+            cells=cells,
+        )
