@@ -8,7 +8,7 @@ CODE := $(wildcard src tests examples benchmarks tools docs/make_images.py)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench mutation clean
+.PHONY: demo test lint typecheck pytest docs bench bench-ingest bench-calculators mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ docs: $(STAMP)
 
 test: lint typecheck pytest docs
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/ingest.py
+# benchmarks against plain pandas/numpy (minutes at 1M events; see docs/performance.md)
+bench: bench-ingest bench-calculators
+
+bench-ingest: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py --repeat 3
+
+bench-calculators: $(STAMP)
+	$(BIN)/python benchmarks/calculators.py --repeat 3
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml, docs/mutation-testing.md).
 # Starts from scratch each time so the score is for the code and tests as they are now.

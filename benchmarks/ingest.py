@@ -162,13 +162,21 @@ def run_pipelinekit(records: list[dict[str, Any]], mid: datetime, end: datetime)
 STATE_COLUMNS = ["stage", "amount", "currency", "owner", "account", "product", "expected_close"]
 
 
-def run_pandas(records: list[dict[str, Any]], mid: datetime, end: datetime) -> object:
+def pandas_events(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """The notebook user's ingestion: a frame, parsed, de-duplicated, stably sorted by time.
+
+    ``benchmarks/calculators.py`` starts its pandas baselines from this frame too.
+    """
     df = pd.DataFrame(records)
     df["at"] = pd.to_datetime(df["at"], utc=True, format="ISO8601")
     df["amount"] = pd.to_numeric(df["amount"])
     df["expected_close"] = pd.to_datetime(df["expected_close"], format="ISO8601")
     df = df.drop_duplicates("event_id")
-    df = df.sort_values("at", kind="stable")
+    return df.sort_values("at", kind="stable")
+
+
+def run_pandas(records: list[dict[str, Any]], mid: datetime, end: datetime) -> object:
+    df = pandas_events(records)
 
     def state_at(t: datetime) -> pd.DataFrame:
         upto = df[df["at"] <= pd.Timestamp(t)]

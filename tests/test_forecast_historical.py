@@ -273,3 +273,25 @@ def test_no_look_ahead_probabilities_and_reconciliation(
     assert all(0 <= d.win_probability <= 1 for d in whole.deals)
     assert all(0 <= r.rate <= 1 for r in whole.stage_rates)
     assert sum(r.expected for r in whole.rows) == sum(d.expected for d in whole.deals)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_the_learners_fast_reach_agrees_with_reached_stages(data: st.DataObject) -> None:
+    """HistoricalForecast counts reached stages through ``_Funnel`` (one index per deal);
+    it must agree with the library's one definition, ``reached_stages``, on every deal."""
+    from pipelinekit import schemes
+    from pipelinekit.forecasts.historical import _Funnel
+    from pipelinekit.opportunity import reached_stages
+    from pipelinekit.testing import history_records, stage_schemes
+
+    scheme = data.draw(
+        st.one_of(st.sampled_from([schemes.get("salesforce"), SCHEME]), stage_schemes())
+    )
+    recs = data.draw(history_records(scheme))
+    pipeline = History.from_records(recs, scheme=scheme).as_of("2100-01-01T00:00:00Z")
+    funnel = _Funnel(scheme)
+    for opp in pipeline.values():
+        reach = funnel.reach(opp)
+        fast = tuple(k for k, i in zip(funnel.opens, funnel.open_index, strict=True) if i <= reach)
+        assert fast == reached_stages(opp, scheme)

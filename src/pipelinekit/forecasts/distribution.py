@@ -71,7 +71,7 @@ from pipelinekit.forecasts._placement import (
     variance,
 )
 from pipelinekit.forecasts.result import DealForecast, Forecast, ForecastRow, std_of
-from pipelinekit.history import History
+from pipelinekit.history import History, _bulk_work
 from pipelinekit.money import FxRates
 from pipelinekit.periods import Period, PeriodKind
 
@@ -449,6 +449,10 @@ class OutcomeDistribution(_Configured):
                 override; (``probabilities``) a probability outside [0, 1] or missing.
             CurrencyError: amounts in several currencies without ``currency``/``rates``.
         """
+        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+            return self._compute(history, as_of)
+
+    def _compute(self, history: History, as_of: Instant) -> DistributionForecast:
         when, layout, deals, rows = self._lay_out(history, as_of)
         forecast = DistributionForecast(
             method="distribution",
@@ -667,11 +671,17 @@ class MonteCarloForecast(_Configured):
             ArgumentError, CurrencyError: as for :meth:`OutcomeDistribution.compute`.
         """
         try:
-            import numpy as np
+            import numpy  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "MonteCarloForecast needs numpy: pip install 'pipelinekit[sim]'"
             ) from exc
+        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+            return self._compute(history, as_of)
+
+    def _compute(self, history: History, as_of: Instant) -> SimulatedForecast:
+        import numpy as np  # found by compute
+
         when, layout, deals, rows = self._lay_out(history, as_of)
         by_key: dict[tuple[str, str | None], list[DealForecast]] = {}
         for d in deals:

@@ -40,6 +40,8 @@ Example:
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Literal, get_args
@@ -59,9 +61,9 @@ from pipelinekit.forecasts._learned import (
 )
 from pipelinekit.forecasts._placement import Layout, Placement, cents, place
 from pipelinekit.forecasts.result import DealForecast, Forecast
-from pipelinekit.history import History, Pipeline
+from pipelinekit.history import History, Pipeline, _bulk_work
 from pipelinekit.money import FxRates, ReportingCurrency
-from pipelinekit.opportunity import Opportunity, reached_stages
+from pipelinekit.opportunity import Opportunity
 from pipelinekit.periods import Period, PeriodKind
 from pipelinekit.stages import StageScheme
 
@@ -171,6 +173,50 @@ class HistoricalForecastResult(Forecast):
             )
         merged = super().merge(other)
         return self.model_copy(update={"rows": merged.rows, "deals": merged.deals})
+
+
+class _Funnel:
+    """:func:`~pipelinekit.opportunity.reached_stages` for many deals at once: the scheme's
+    lookups are built once per computation (not once per deal: the scheme's
+    ``open_stages`` is a property that rebuilds a tuple), and a deal's reach is one index."""
+
+    __slots__ = ("index", "lost", "open_index", "opens", "won")
+
+    def __init__(self, scheme: StageScheme) -> None:
+        self.index = {s.key: i for i, s in enumerate(scheme.stages)}
+        self.opens = tuple(s.key for s in scheme.open_stages)
+        self.open_index = tuple(self.index[k] for k in self.opens)
+        self.won = frozenset(s.key for s in scheme.won_stages)
+        self.lost = frozenset(s.key for s in scheme.lost_stages)
+
+    def reach(self, opp: Opportunity) -> int:
+        """The funnel index up to which ``opp`` reached every open stage: ``len(stages)``
+        for a deal that was ever won, else its furthest non-lost stage (``-1``: none)."""
+        if opp.stage in self.won:
+            return len(self.index)
+        furthest = -1
+        for visit in opp.path:
+            if visit.stage in self.won:
+                return len(self.index)
+            if visit.stage not in self.lost:
+                furthest = max(furthest, self.index[visit.stage])
+        return furthest
+
+    def counts(self, deals: Iterable[tuple[Opportunity, int]]) -> dict[str, tuple[int, int]]:
+        """Per open stage: (closed deals that reached it, how many of them were won)."""
+        every: Counter[int] = Counter()
+        wins: Counter[int] = Counter()
+        for opp, reach in deals:
+            every[reach] += 1
+            if opp.is_won:
+                wins[reach] += 1
+        return {
+            key: (
+                sum(c for r, c in every.items() if r >= i),
+                sum(c for r, c in wins.items() if r >= i),
+            )
+            for key, i in zip(self.opens, self.open_index, strict=True)
+        }
 
 
 class HistoricalForecast:
@@ -295,6 +341,10 @@ class HistoricalForecast:
             >>> f.fallback is None, 0 <= min(d.win_probability for d in f.deals) <= 1
             (True, True)
         """
+        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+            return self._compute(history, as_of)
+
+    def _compute(self, history: History, as_of: Instant) -> HistoricalForecastResult:
         when = instant(as_of, argument="as_of")
         seen = history.until(when)
         pipeline = seen.as_of(when)
@@ -361,6 +411,7 @@ class HistoricalForecast:
         when: datetime,
     ) -> tuple[list[dict[str, Decimal]], tuple[DealForecast, ...]]:
         rates = {(r.segment, r.stage): r.rate for r in table}
+        order = _bucket_order(horizon)
         allocations: list[dict[str, Decimal]] = []
         deals: list[DealForecast] = []
         for placed in layout.open:
@@ -386,7 +437,7 @@ class HistoricalForecast:
                     amount=placed.amount,
                     win_probability=float(probability),
                     expected=value,
-                    bucket=_main_bucket(allocation, horizon),
+                    bucket=_main_bucket(allocation, order),
                     group=segment,
                 )
             )
@@ -415,10 +466,16 @@ def _round_probability(p: Decimal) -> Decimal:
     return Decimal(repr(float(p)))
 
 
-def _main_bucket(allocation: dict[str, Decimal], horizon: Horizon) -> str:
+def _bucket_order(horizon: Horizon) -> dict[str, int]:
+    """Each bucket's position in time order (the horizon, then the labelled buckets)."""
+    return {b: i for i, b in enumerate((*horizon.labels, "later", "overdue", "no close date"))}
+
+
+def _main_bucket(allocation: dict[str, Decimal], order: dict[str, int]) -> str:
     """The bucket holding the median of the deal's spread (in time order)."""
-    order = [*horizon.labels, "later", "overdue", "no close date"]
-    items = sorted(allocation.items(), key=lambda kv: order.index(kv[0]))
+    if len(allocation) == 1:
+        return next(iter(allocation))
+    items = sorted(allocation.items(), key=lambda kv: order[kv[0]])
     total = sum((v for _, v in items), _ZERO)
     running = _ZERO
     for bucket, value in items:
@@ -463,7 +520,10 @@ def _learn(
     the win (won deals); and per open stage the sorted lengths of the last stay in it of
     won deals and of lost deals."""
     opens = list(scheme.open_stages)
-    reached = [(o, frozenset(reached_stages(o, scheme))) for o in closed]
+    funnel = _Funnel(scheme)
+    reached = [(o, funnel.reach(o)) for o in closed]
+    counts = funnel.counts(reached)
+    open_keys = frozenset(funnel.opens)
     durations: dict[str, list[float]] = {s.key: [] for s in opens}
     stays: tuple[dict[str, list[float]], dict[str, list[float]]] = (
         {s.key: [] for s in opens},
@@ -474,7 +534,7 @@ def _learn(
             continue
         last: dict[str, tuple[datetime, datetime]] = {}
         for v in o.path:
-            if v.entered_at < o.closed_at and scheme.stage(v.stage).is_open:
+            if v.entered_at < o.closed_at and v.stage in open_keys:
                 last[v.stage] = (v.entered_at, v.exited_at or o.closed_at)
         for stage, (entered, left) in last.items():
             stays[0 if o.is_won else 1][stage].append(days_between(entered, left))
@@ -486,8 +546,7 @@ def _learn(
     rows: list[StageRate] = []
     weightless: list[str] = []
     for s in opens:
-        n = sum(1 for _, r in reached if s.key in r)
-        w = sum(1 for o, r in reached if s.key in r and o.is_won)
+        n, w = counts[s.key]
         times = durations[s.key]
         if n:
             rate = w / n
@@ -527,12 +586,14 @@ def _learn(
             f"no won deal was in {untimed}: deals there are placed by their expected close date"
         )
     if segment_by is not None:
-        values = sorted({v for o in closed if (v := getattr(o, segment_by)) is not None})
-        for value in values:
-            members = [(o, r) for o, r in reached if getattr(o, segment_by) == value]
+        members: dict[str, list[tuple[Opportunity, int]]] = {}
+        for o, r in reached:
+            if (v := getattr(o, segment_by)) is not None:
+                members.setdefault(v, []).append((o, r))
+        for value in sorted(members):
+            segment_counts = funnel.counts(members[value])
             for s in opens:
-                n = sum(1 for _, r in members if s.key in r)
-                w = sum(1 for o, r in members if s.key in r and o.is_won)
+                n, w = segment_counts[s.key]
                 base = overall[s.key]
                 rate = (w + k * base) / (n + k) if n + k > 0 else base
                 interval = wilson(w, n)

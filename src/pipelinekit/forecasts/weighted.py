@@ -40,7 +40,7 @@ from pipelinekit.forecasts._placement import (
     weight_probability,
 )
 from pipelinekit.forecasts.result import DealForecast, Forecast, std_of
-from pipelinekit.history import History
+from pipelinekit.history import History, _bulk_work
 from pipelinekit.money import FxRates
 from pipelinekit.periods import PeriodKind
 
@@ -119,6 +119,10 @@ class WeightedForecast:
             >>> f.row("2024-10", group="ann").expected
             Decimal('20690.0')
         """
+        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+            return self._compute(history, as_of)
+
+    def _compute(self, history: History, as_of: Instant) -> Forecast:
         when = instant(as_of, argument="as_of")
         pipeline = history.until(when).as_of(when)
         layout = place(self._placement, pipeline, when)
