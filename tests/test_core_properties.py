@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipelinekit import History, StageScheme, schemes
@@ -129,3 +130,94 @@ def test_to_records_round_trips_the_history(
     scheme, recs = case
     history = History.from_records(recs, scheme=scheme)
     assert History.from_records(history.to_records(), scheme=scheme).events == history.events
+
+
+def _time_ordered_replay(
+    events: list[Any], scheme: StageScheme
+) -> tuple[dict[str, Any], list[tuple[int, str]]]:
+    """The reference: every event in time order (ties in input order) through ``step``,
+    failures set aside. History replays one opportunity at a time for speed; it must give
+    exactly this."""
+    from pipelinekit.errors import RecordError
+    from pipelinekit.opportunity import step
+
+    states: dict[str, Any] = {}
+    failures: list[tuple[int, str]] = []
+    for i in sorted(range(len(events)), key=lambda i: events[i].at):
+        try:
+            step(states, events[i], scheme)
+        except RecordError as exc:
+            failures.append((i, exc.reason))
+    return {k: d.freeze() for k, d in states.items()}, failures
+
+
+@SETTINGS
+@given(scheme_and_records(), st.randoms(use_true_random=False))
+def test_replay_by_opportunity_equals_a_time_ordered_replay(
+    case: tuple[StageScheme, list[dict[str, Any]]], rnd: Any
+) -> None:
+    """Legal histories scrambled into illegal ones (timestamps and stages swapped between
+    records, some records dropped): the same states in the same order of opening, the
+    same rejections in lenient mode, and in strict mode the error of the earliest failure
+    in time order."""
+    from pipelinekit.errors import RecordError
+
+    scheme, recs = case
+    recs = [dict(r) for r in recs if rnd.random() > 0.1]
+    for key in ("at", "stage"):
+        holders = [r for r in recs if key in r and rnd.random() < 0.3]
+        values = [r[key] for r in holders]
+        rnd.shuffle(values)
+        for r, v in zip(holders, values, strict=True):
+            r[key] = v
+    for r in recs:
+        r.pop("event_id", None)  # duplicates are another matter, tested elsewhere
+    events = [event_from_record(r) for r in recs]
+    expected, failures = _time_ordered_replay(events, scheme)
+    event("some records illegal" if failures else "all legal")
+
+    lenient = History.from_records(recs, scheme=scheme, mode="lenient")
+    assert [(r.index, r.reason) for r in lenient.ingest.rejected] == sorted(failures)
+    after = max((e.at for e in events), default=datetime.fromisoformat("2024-01-01T00:00:00Z"))
+    snapshot = lenient.as_of(after)
+    assert list(snapshot) == list(expected)
+    assert dict(snapshot) == expected
+    if failures:
+        first = min(failures, key=lambda f: (events[f[0]].at, f[0]))
+        with pytest.raises(RecordError) as caught:
+            History.from_records(recs, scheme=scheme)
+        assert (caught.value.index, caught.value.reason) == first
+
+
+@SETTINGS
+@given(scheme_and_records(), st.data())
+def test_grouped_and_time_ordered_snapshots_agree(
+    case: tuple[StageScheme, list[dict[str, Any]]], data: st.DataObject
+) -> None:
+    """A History from records replays its prefixes one opportunity at a time; a History
+    from ``for_opportunities`` (no grouping kept) folds in time order. Same snapshots."""
+    scheme, recs = case
+    history = History.from_records(recs, scheme=scheme)
+    plain = history.for_opportunities(history.opportunity_ids)
+    assert plain._grouping is None and history._grouping is not None
+    t = data.draw(cut_offs(recs))
+    assert history.as_of(t) == plain.as_of(t)
+    assert list(history.as_of(t)) == list(plain.as_of(t))
+    assert history.until(t).opportunity_ids == plain.until(t).opportunity_ids
+
+
+def test_calculators_at_one_as_of_share_one_snapshot() -> None:
+    """``until`` keeps its last prefix, so the report and the forecast at the same as_of
+    replay and freeze the states once; the states are the very same objects."""
+    from pipelinekit import demo
+
+    history = demo.demo_history(opportunities=30, seed=4)
+    assert history.end is not None and history.start is not None
+    mid = history.start + (history.end - history.start) / 2
+    assert history.until(mid) is history.until(mid)
+    first, second = history.as_of(mid), history.as_of(mid)
+    assert first == second
+    assert all(first[k] is second[k] for k in first)
+    later = mid + timedelta(days=30)
+    assert history.as_of(later) != first  # another cut replaces the kept prefix
+    assert history.until(mid) is not history.until(later)

@@ -277,7 +277,8 @@ def test_a_failing_history_shrinks_to_one_opportunity_with_one_move() -> None:
     found = find(
         histories(SALESFORCE),
         lambda h: any(e.type == "stage_changed" for e in h.events),
-        settings=settings(max_examples=500, database=None),
+        # derandomized: a random search under load once stopped shrinking one step short
+        settings=settings(max_examples=500, database=None, derandomize=True),
     )
     assert len(found.opportunity_ids) == 1
     assert [e.type for e in found.events] == ["opened", "stage_changed"]

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import gc
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -193,7 +194,16 @@ class History:
         ingest: how the input records were accounted for.
     """
 
-    __slots__ = ("_final", "_final_pipeline", "_times", "events", "ingest", "scheme")
+    __slots__ = (
+        "_final",
+        "_final_pipeline",
+        "_grouping",
+        "_prefix",
+        "_times",
+        "events",
+        "ingest",
+        "scheme",
+    )
 
     scheme: StageScheme
     events: tuple[Event, ...]
@@ -207,6 +217,7 @@ class History:
         ingest: IngestReport,
         _times: list[datetime] | None = None,
         _final: dict[str, _Draft] | None = None,
+        _grouping: _Grouping | None = None,
     ) -> None:
         self.scheme = scheme
         self.events = events
@@ -214,6 +225,10 @@ class History:
         self._times = [e.at for e in events] if _times is None else _times
         self._final = _final
         self._final_pipeline: Pipeline | None = None
+        # where each opportunity's events are (None: work it out by a time-ordered fold)
+        self._grouping = _grouping
+        # the last prefix asked of until(): calculators at one as_of share its snapshot
+        self._prefix: History | None = None
 
     # -- construction --------------------------------------------------------------------
 
@@ -355,27 +370,54 @@ class History:
                         continue
                 kept.append(k)
 
+        # Order by time (ties keep input order), then replay one opportunity at a time in
+        # input order: each opportunity's events and working state stay hot in the CPU
+        # cache, where a time-ordered replay jumps between all open deals (3x slower at 1M
+        # events). Opportunities are independent, so the states, the rejections and (in
+        # strict mode) the first error in time order are exactly those of a time-ordered
+        # replay.
         times = [validated[k].at for k in kept]
+        rank: Sequence[int] = range(len(kept))
         if any(a > b for a, b in pairwise(times)):
             order = sorted(range(len(kept)), key=times.__getitem__)
-            kept = [kept[j] for j in order]
+            kept_in_time = [kept[j] for j in order]
             times = [times[j] for j in order]
-
-        states: dict[str, _Draft] = {}
-        applied: list[Event] = []
-        applied_times: list[datetime] = []
-        for k, at in zip(kept, times, strict=True):
-            event = validated[k]
-            try:
-                step(states, event, scheme)
-            except RecordError as exc:
-                located = exc.located(index=positions[k])
-                if strict:
-                    raise located from None
-                rejected[positions[k]] = located
-                continue
-            applied.append(event)
-            applied_times.append(at)
+            ranks = [0] * len(kept)
+            for position, j in enumerate(order):
+                ranks[j] = position
+            rank = ranks
+        else:
+            kept_in_time = kept
+        groups: dict[str, list[int]] = {}
+        for k, position in zip(kept, rank, strict=True):
+            oid = validated[k].opportunity_id
+            group = groups.get(oid)
+            if group is None:
+                groups[oid] = [position]
+            else:
+                group.append(position)
+        if isinstance(rank, list):  # the input was not in time order: nor may a group be
+            for group in groups.values():
+                group.sort()
+        ordered = [validated[k] for k in kept_in_time]
+        states, failed = _replay(ordered, groups.values(), scheme, strict)
+        if failed:
+            first = min(failed)
+            if strict:
+                raise failed[first].located(index=positions[kept_in_time[first]]) from None
+            for position, exc in failed.items():
+                rejected[positions[kept_in_time[position]]] = exc.located(
+                    index=positions[kept_in_time[position]]
+                )
+            renumber = _renumbering(len(ordered), failed)
+            applied = [e for p, e in enumerate(ordered) if p not in failed]
+            applied_times = [t for p, t in enumerate(times) if p not in failed]
+            grouping = _Grouping.of(
+                [renumber[p] for p in g if p not in failed] for g in groups.values()
+            )
+        else:
+            applied, applied_times = ordered, times
+            grouping = _Grouping.of(groups.values())
 
         report = IngestReport(
             total=len(raw),
@@ -391,6 +433,7 @@ class History:
             ingest=report,
             _times=applied_times,
             _final=states,
+            _grouping=grouping,
         )
 
     # -- views ---------------------------------------------------------------------------
@@ -423,6 +466,8 @@ class History:
     @property
     def opportunity_ids(self) -> tuple[str, ...]:
         """Ids of the opportunities in the history, in order of opening."""
+        if self._final_pipeline is not None:
+            return tuple(self._final_pipeline)
         return tuple(self._states())
 
     def to_records(self) -> list[dict[str, Any]]:
@@ -443,29 +488,30 @@ class History:
         """The history without events after ``t`` (events at exactly ``t`` are kept).
 
         This is how calculators avoid look-ahead. Every prefix of a legal history is
-        legal, so nothing is re-checked.
+        legal, so nothing is re-checked. The last prefix asked for is kept (with its
+        snapshot, once built), so several calculators at one ``as_of`` replay it once.
         """
         cut = bisect_right(self._times, instant(t, argument="t"))
         if cut == len(self.events):
             return self
-        return History(
-            scheme=self.scheme,
-            events=self.events[:cut],
-            ingest=IngestReport(total=cut, applied=cut),
-            _times=self._times[:cut],
-        )
+        prefix = self._prefix
+        if prefix is None or len(prefix.events) != cut:
+            prefix = self._prefix = History(
+                scheme=self.scheme,
+                events=self.events[:cut],
+                ingest=IngestReport(total=cut, applied=cut),
+                _times=self._times[:cut],
+                _grouping=self._grouping,  # positions past the cut are skipped
+            )
+        return prefix
 
     def as_of(self, t: Instant) -> Pipeline:
         """The pipeline at ``t``: every opportunity opened at or before ``t``, in its state
         from the events at or before ``t``.
         """
         when = instant(t, argument="t")
-        cut = bisect_right(self._times, when)
         with _bulk_work():
-            if cut == len(self.events):
-                return self._final_snapshot().at(when)
-            states = fold(self.events[:cut], self.scheme)
-            return Pipeline(self.scheme, when, {k: d.freeze() for k, d in states.items()})
+            return self.until(when)._final_snapshot().at(when)
 
     def for_opportunities(self, ids: Iterable[str]) -> History:
         """The sub-history of the given opportunities (for partitioned computation).
@@ -524,14 +570,20 @@ class History:
 
     def _states(self) -> dict[str, _Draft]:
         if self._final is None:
-            self._final = fold(self.events, self.scheme)
+            if self._grouping is None:
+                self._final = fold(self.events, self.scheme)
+            else:
+                self._final = self._grouping.fold(self.events, self.scheme)
         return self._final
 
     def _final_snapshot(self) -> Pipeline:
+        """Every opportunity's state after the last event, built once and kept (the
+        working drafts are dropped once frozen)."""
         if self._final_pipeline is None:
             opps = {k: d.freeze() for k, d in self._states().items()}
             when = self._times[-1] if self._times else datetime.min.replace(tzinfo=UTC)
             self._final_pipeline = Pipeline(self.scheme, when, opps)
+            self._final = None
         return self._final_pipeline
 
 
@@ -706,6 +758,92 @@ def _single_currency(opps: list[Opportunity]) -> None:
             f"open opportunities are in several currencies {shown}; convert with FxRates "
             "to a reporting currency before adding amounts"
         )
+
+
+def _replay(
+    events: Sequence[Event], groups: Iterable[list[int]], scheme: StageScheme, strict: bool
+) -> tuple[dict[str, _Draft], dict[int, RecordError]]:
+    """Replay time-ordered ``events`` one opportunity at a time.
+
+    ``groups`` holds, per opportunity, the positions of its events in ascending order.
+    Returns the working states in order of opening and the events that failed, by
+    position; in strict mode each opportunity stops at its first failure (the caller
+    raises the earliest, the one a time-ordered replay would have met first).
+    """
+    states: dict[str, _Draft] = {}
+    failed: dict[int, RecordError] = {}
+    opened: list[tuple[int, str]] = []
+    for group in groups:
+        created = False
+        for position in group:
+            event = events[position]
+            try:
+                step(states, event, scheme)
+            except RecordError as exc:
+                failed[position] = exc
+                if strict:
+                    break
+                continue
+            if not created:
+                created = True
+                opened.append((position, event.opportunity_id))
+    opened.sort()
+    return {oid: states[oid] for _, oid in opened}, failed
+
+
+def _renumbering(size: int, dropped: Mapping[int, object]) -> list[int]:
+    """Each position's new position once the ``dropped`` ones are taken out."""
+    renumber = [0] * size
+    gone = 0
+    for position in range(size):
+        if position in dropped:
+            gone += 1
+        renumber[position] = position - gone
+    return renumber
+
+
+class _Grouping:
+    """Where each opportunity's events are in a History, for replays that go one
+    opportunity at a time (see :func:`_replay`): ``positions`` holds every opportunity's
+    event positions in ascending order, opportunities one after another (in input order,
+    which is usually memory order), and ``ends`` where each opportunity's run ends.
+    Compact: two arrays of machine integers.
+    """
+
+    __slots__ = ("ends", "positions")
+
+    def __init__(self, positions: array[int], ends: array[int]) -> None:
+        self.positions = positions
+        self.ends = ends
+
+    @classmethod
+    def of(cls, groups: Iterable[Iterable[int]]) -> _Grouping:
+        positions: array[int] = array("q")
+        ends: array[int] = array("q")
+        for group in groups:
+            positions.extend(group)
+            ends.append(len(positions))
+        return cls(positions, ends)
+
+    def fold(self, events: Sequence[Event], scheme: StageScheme) -> dict[str, _Draft]:
+        """Replay the legal ``events`` (a prefix of the grouped ones: later positions
+        are skipped) into working states, in order of opening."""
+        cut = len(events)
+        positions = self.positions
+        states: dict[str, _Draft] = {}
+        opened: list[tuple[int, str]] = []
+        start = 0
+        for end in self.ends:
+            first = positions[start]
+            if first < cut:
+                for position in positions[start:end]:
+                    if position >= cut:
+                        break
+                    step(states, events[position], scheme)
+                opened.append((first, events[first].opportunity_id))
+            start = end
+        opened.sort()
+        return {oid: states[oid] for _, oid in opened}
 
 
 def _share_fields_sets(events: list[Event]) -> None:
