@@ -7,7 +7,8 @@ Run with the project's virtualenv (``make bench-calculators`` or
 ``/proc/self/clear_refs``, in a fresh child process per side, task and size).
 
 For each size, on the same records, in the same process, each side computes the same answer
-at ``as_of`` = the middle of the history (so each call replays a prefix; nothing is cached):
+at ``as_of`` = the middle of the history (so each call replays a prefix; the prefix a History
+keeps from its last ``until`` is moved away before each timed call, so nothing is cached):
 
 ========== ============================================ =========================================
 task       pipelinekit                                  the notebook user's pandas / numpy
@@ -337,6 +338,10 @@ def inputs(task: Task, side: str, records: list[dict[str, Any]]) -> Any:
 
 
 def timed(fn: Callable[[Any, datetime], Any], data: Any, as_of: datetime) -> tuple[float, Any]:
+    if isinstance(data, pk.History) and data.start is not None:
+        # A History keeps the last prefix asked of until() with its snapshot (calculators
+        # at one as_of share it); move it elsewhere so every timed call builds its own.
+        data.until(data.start)
     gc.collect()
     t0 = time.perf_counter()
     out = fn(data, as_of)
