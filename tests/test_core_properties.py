@@ -152,9 +152,9 @@ def _time_ordered_replay(
 
 
 @SETTINGS
-@given(scheme_and_records(), st.randoms(use_true_random=False))
+@given(scheme_and_records(), st.randoms(use_true_random=False), st.data())
 def test_replay_by_opportunity_equals_a_time_ordered_replay(
-    case: tuple[StageScheme, list[dict[str, Any]]], rnd: Any
+    case: tuple[StageScheme, list[dict[str, Any]]], rnd: Any, data: st.DataObject
 ) -> None:
     """Legal histories scrambled into illegal ones (timestamps and stages swapped between
     records, some records dropped): the same states in the same order of opening, the
@@ -182,6 +182,11 @@ def test_replay_by_opportunity_equals_a_time_ordered_replay(
     snapshot = lenient.as_of(after)
     assert list(snapshot) == list(expected)
     assert dict(snapshot) == expected
+    # prefixes replay through the grouping kept from ingestion, rejections taken out
+    t = data.draw(cut_offs(recs)) if recs else after
+    plain = lenient.for_opportunities(lenient.opportunity_ids)
+    assert lenient.as_of(t) == plain.as_of(t)
+    assert list(lenient.as_of(t)) == list(plain.as_of(t))
     if failures:
         first = min(failures, key=lambda f: (events[f[0]].at, f[0]))
         with pytest.raises(RecordError) as caught:

@@ -822,7 +822,8 @@ class _Grouping:
         ends: array[int] = array("q")
         for group in groups:
             positions.extend(group)
-            ends.append(len(positions))
+            if len(positions) > (ends[-1] if ends else 0):  # none left: all rejected
+                ends.append(len(positions))
         return cls(positions, ends)
 
     def fold(self, events: Sequence[Event], scheme: StageScheme) -> dict[str, _Draft]:
