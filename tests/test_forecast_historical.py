@@ -138,6 +138,25 @@ def test_expected_value_is_spread_by_the_time_to_win_after_the_time_already_spen
     assert deals["c6"].bucket == "overdue"
 
 
+def test_a_deal_follows_only_the_wins_that_stayed_in_its_stage_longer_than_it_has() -> None:
+    # c9 has been in a for 15 days (since 06-05). Wins that were in a: c1 stayed 10 days
+    # (won 20 days after entering), c2 stayed 50 (won after 50), c8 stayed 4 (won after 4).
+    # Only c2 stayed longer than 15 days, so c9 closes 50 - 15 = 35 days after 06-20 (July).
+    # c1's whole duration (20) also exceeds 15, but c1 had left a after 10 days: taking it
+    # would put half of c9 in June, 5 days ahead, which is what the forecaster once did.
+    records = [*small_records(), _opened("c9", "2024-06-05", "a", "500", product="x")]
+    h = History.from_records(records, scheme=SCHEME)
+    f = HistoricalForecast(horizon=3, new_business=False).compute(h, as_of=AS_OF)
+    deals = {d.opportunity_id: d for d in f.deals}
+    assert deals["c9"].expected == Decimal("300.00")  # 500 x 0.6
+    assert deals["c9"].bucket == "2024-07"
+    rows = {r.bucket: r for r in f.rows}
+    assert rows["2024-06"].expected == 0
+    # c5 (age 5) still follows c1 and c2: 300 in July, 300 in August; c9 adds 300 in July
+    assert rows["2024-07"].expected == Decimal("600.00")
+    assert rows["2024-08"].expected == Decimal("300.00")
+
+
 def test_spreading_adds_up_to_each_deals_expected_value() -> None:
     h = demo.demo_history(opportunities=80, seed=5)
     f = HistoricalForecast(horizon=2).compute(h, as_of="2024-08-15T00:00:00+00:00")
@@ -295,3 +314,39 @@ def test_the_learners_fast_reach_agrees_with_reached_stages(data: st.DataObject)
         reach = funnel.reach(opp)
         fast = tuple(k for k, i in zip(funnel.opens, funnel.open_index, strict=True) if i <= reach)
         assert fast == reached_stages(opp, scheme)
+
+
+_days = st.floats(min_value=0, max_value=400, allow_nan=False).map(lambda d: round(d, 2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    wins=st.lists(
+        st.tuples(_days, _days).map(lambda p: (min(p), max(p))),  # a stay is within its duration
+        max_size=12,
+    ),
+    deals=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=10**7), _days), min_size=1, max_size=12
+    ),
+    months_ahead=st.integers(min_value=1, max_value=4),
+)
+def test_the_sweep_spreads_each_deal_over_the_wins_that_outstayed_it(
+    wins: list[tuple[float, float]], deals: list[tuple[int, float]], months_ahead: int
+) -> None:
+    from pipelinekit.forecasts._learned import Horizon, spread, spread_by_stay
+    from pipelinekit.periods import months
+
+    first = months().period_of(datetime(2024, 3, 1, tzinfo=UTC).date())
+    periods = [first]
+    for _ in range(months_ahead - 1):
+        periods.append(periods[-1].next())
+    horizon = Horizon.of(tuple(periods), datetime(2024, 3, 10, tzinfo=UTC), UTC)
+    values = [Decimal(cents) / 100 for cents, _ in deals]
+    ages = [age for _, age in deals]
+    swept = spread_by_stay(values, ages, wins, horizon)
+    for value, age, got in zip(values, ages, swept, strict=True):
+        possible = sorted(duration for stay, duration in wins if stay > age)
+        expected = spread(value, possible, age, horizon) if possible else None
+        assert got == expected
+        if got is not None:
+            assert sum(got.values()) == value.quantize(Decimal("0.01"))

@@ -9,7 +9,7 @@ build the forecast rows (won + expected + new) from the per-deal allocations.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -89,6 +89,48 @@ def spread(
     if len(durations) > previous:
         counts[LATER] = len(durations) - previous
     return share(value, counts)
+
+
+def spread_by_stay(
+    values: Sequence[Decimal],
+    ages: Sequence[float],
+    wins: Sequence[tuple[float, float]],
+    horizon: Horizon,
+) -> list[dict[str, Decimal] | None]:
+    """:func:`spread` for deals of one stage, each conditioned on its time in the stage.
+
+    ``wins`` are ``(stay, duration)`` pairs of past won deals: how long their last stay in
+    the stage lasted, and the days from entering it to the win. A deal still in the stage
+    after ``age`` days can only follow the wins whose stay lasted **longer than** ``age``
+    (comparing with the whole duration instead would let a win that left the stage after
+    3 days stand for a deal that has been there 30, and place the deal too early). Each of
+    those counts equally, the deal closing ``duration - age`` days after ``as_of``. One
+    entry per deal, in the order given: its allocation, or ``None`` when no win stayed
+    longer than its age.
+
+    The deals are swept oldest first, so each win joins the sorted durations once:
+    ``O((deals + wins) log wins)`` plus the insertions.
+
+    Example:
+        >>> from datetime import UTC, date, datetime
+        >>> from pipelinekit.periods import months
+        >>> jan = months().period_of(date(2024, 1, 1))
+        >>> h = Horizon.of((jan, jan.next()), datetime(2024, 1, 1, tzinfo=UTC), UTC)
+        >>> wins = [(3.0, 40.0), (12.0, 20.0), (25.0, 45.0)]  # (stay, duration) in days
+        >>> spread_by_stay([Decimal("100"), Decimal("100")], [10.0, 30.0], wins, h)
+        [{'2024-01': Decimal('50.00'), '2024-02': Decimal('50.00')}, None]
+    """
+    out: list[dict[str, Decimal] | None] = [None] * len(values)
+    by_stay = sorted(wins, reverse=True)
+    possible: list[float] = []  # sorted durations of the wins whose stay exceeds the age
+    taken = 0
+    for i in sorted(range(len(ages)), key=ages.__getitem__, reverse=True):
+        age = ages[i]
+        while taken < len(by_stay) and by_stay[taken][0] > age:
+            insort(possible, by_stay[taken][1])
+            taken += 1
+        out[i] = spread(values[i], possible, age, horizon)
+    return out
 
 
 def share(value: Decimal, counts: Mapping[str, int]) -> dict[str, Decimal]:

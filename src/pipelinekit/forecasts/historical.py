@@ -13,10 +13,11 @@ they are never counted as losses):
   towards the overall stage rate: ``(wins + k · overall) / (closed + k)`` (the mean of
   a beta posterior whose prior is worth ``k`` deals at the overall rate);
 - **the time to win from each stage**: for won deals that were in ``s``, the days from
-  their last entry into ``s`` to the win. An open deal that has been in ``s`` for ``a``
-  days can only follow the durations longer than ``a``: its expected value
-  (``amount × rate``) is spread evenly over those, ``duration − a`` days after ``as_of``
-  (a deal older than every comparable win goes to the ``overdue`` bucket);
+  their last entry into ``s`` to the win, and how long that stay in ``s`` lasted. An open
+  deal that has been in ``s`` for ``a`` days can only follow the wins whose stay in ``s``
+  lasted longer than ``a``: its expected value (``amount × rate``) is spread evenly over
+  those, ``duration − a`` days after ``as_of`` (a deal that has been in ``s`` longer than
+  any win stayed there goes to the ``overdue`` bucket);
 - **new business**: revenue from deals not yet created, from how much past periods won
   from deals created inside the window (see :class:`HistoricalForecast`).
 
@@ -29,12 +30,12 @@ Example:
     >>> history = demo.demo_history(opportunities=60, seed=42)
     >>> f = HistoricalForecast(horizon=3).compute(history, as_of="2024-09-30T00:00:00+00:00")
     >>> [r.bucket for r in f.rows]
-    ['2024-09', '2024-10', '2024-11', 'later']
+    ['2024-09', '2024-10', '2024-11', 'later', 'overdue']
     >>> r = f.stage_rates[0]
     >>> r.stage, r.deals, r.won, r.rate, (round(r.low, 3), round(r.high, 3))
     ('prospecting', 30, 12, 0.4, (0.246, 0.577))
     >>> f.row("2024-10").expected
-    Decimal('129438.51')
+    Decimal('85743.87')
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from pipelinekit.forecasts._learned import (
     check_number,
     days_between,
     forecast_rows,
-    spread,
+    spread_by_stay,
     wilson,
 )
 from pipelinekit.forecasts._placement import Layout, Placement, cents, place
@@ -405,29 +406,46 @@ class HistoricalForecast:
         layout: Layout,
         horizon: Horizon,
         table: tuple[StageRate, ...],
-        durations: dict[str, list[float]],
+        durations: dict[str, list[tuple[float, float]]],
         stays: tuple[dict[str, list[float]], dict[str, list[float]]],
         fallback: str | None,
         when: datetime,
     ) -> tuple[list[dict[str, Decimal]], tuple[DealForecast, ...]]:
         rates = {(r.segment, r.stage): r.rate for r in table}
         order = _bucket_order(horizon)
-        allocations: list[dict[str, Decimal]] = []
-        deals: list[DealForecast] = []
-        for placed in layout.open:
+        segments: list[str | None] = []
+        probabilities: list[Decimal] = []
+        values: list[Decimal] = []
+        timed: dict[str, list[tuple[int, float]]] = {}  # per stage: (deal, age)
+        for i, placed in enumerate(layout.open):
             opp = placed.opportunity
             segment = None if self.segment_by is None else getattr(opp, self.segment_by)
             probability = _probability(opp, segment, rates, fallback is not None)
             age = days_between(opp.stage_entered_at, when)
             if fallback is None and self.condition_on_age:
                 probability = _given_age(probability, age, stays[0][opp.stage], stays[1][opp.stage])
-            value = cents(placed.amount * probability)
-            allocation: dict[str, Decimal] | None = None
+            segments.append(segment)
+            probabilities.append(probability)
+            values.append(cents(placed.amount * probability))
             if fallback is None and durations[opp.stage]:
-                allocation = spread(value, durations[opp.stage], age, horizon)
-                if allocation is None:
-                    allocation = {"overdue": value}
-            if allocation is None:  # no timing learned: trust the typed-in close date
+                timed.setdefault(opp.stage, []).append((i, age))
+        spreads: dict[int, dict[str, Decimal] | None] = {}
+        for stage, members in timed.items():
+            shares = spread_by_stay(
+                [values[i] for i, _ in members],
+                [age for _, age in members],
+                durations[stage],
+                horizon,
+            )
+            spreads.update(zip((i for i, _ in members), shares, strict=True))
+        allocations: list[dict[str, Decimal]] = []
+        deals: list[DealForecast] = []
+        for i, placed in enumerate(layout.open):
+            opp = placed.opportunity
+            value = values[i]
+            if i in spreads:
+                allocation = spreads[i] or {"overdue": value}
+            else:  # no timing learned: trust the typed-in close date
                 allocation = {placed.bucket: value}
             allocations.append({k: v for k, v in allocation.items() if v or len(allocation) == 1})
             deals.append(
@@ -435,10 +453,10 @@ class HistoricalForecast:
                     opportunity_id=opp.id,
                     stage=opp.stage,
                     amount=placed.amount,
-                    win_probability=float(probability),
+                    win_probability=float(probabilities[i]),
                     expected=value,
                     bucket=_main_bucket(allocation, order),
-                    group=segment,
+                    group=segments[i],
                 )
             )
         return allocations, tuple(deals)
@@ -513,18 +531,18 @@ def _learn(
     notes: list[str],
 ) -> tuple[
     tuple[StageRate, ...],
-    dict[str, list[float]],
+    dict[str, list[tuple[float, float]]],
     tuple[dict[str, list[float]], dict[str, list[float]]],
 ]:
-    """The stage-rate table; per open stage the sorted days from the last entry into it to
-    the win (won deals); and per open stage the sorted lengths of the last stay in it of
-    won deals and of lost deals."""
+    """The stage-rate table; per open stage, for each won deal that was in it, the length
+    of its last stay there and the days from that last entry to the win; and per open
+    stage the sorted lengths of the last stay in it of won deals and of lost deals."""
     opens = list(scheme.open_stages)
     funnel = _Funnel(scheme)
     reached = [(o, funnel.reach(o)) for o in closed]
     counts = funnel.counts(reached)
     open_keys = frozenset(funnel.opens)
-    durations: dict[str, list[float]] = {s.key: [] for s in opens}
+    durations: dict[str, list[tuple[float, float]]] = {s.key: [] for s in opens}
     stays: tuple[dict[str, list[float]], dict[str, list[float]]] = (
         {s.key: [] for s in opens},
         {s.key: [] for s in opens},
@@ -537,17 +555,18 @@ def _learn(
             if v.entered_at < o.closed_at and v.stage in open_keys:
                 last[v.stage] = (v.entered_at, v.exited_at or o.closed_at)
         for stage, (entered, left) in last.items():
-            stays[0 if o.is_won else 1][stage].append(days_between(entered, left))
+            stay = days_between(entered, left)
+            stays[0 if o.is_won else 1][stage].append(stay)
             if o.is_won:
-                durations[stage].append(days_between(entered, o.closed_at))
-    for values in (*durations.values(), *stays[0].values(), *stays[1].values()):
+                durations[stage].append((stay, days_between(entered, o.closed_at)))
+    for values in (*stays[0].values(), *stays[1].values()):
         values.sort()
     overall: dict[str, float] = {}
     rows: list[StageRate] = []
     weightless: list[str] = []
     for s in opens:
         n, w = counts[s.key]
-        times = durations[s.key]
+        times = sorted(d for _, d in durations[s.key])
         if n:
             rate = w / n
             source: RateSource = "history"
