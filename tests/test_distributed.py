@@ -34,6 +34,8 @@ from pipelinekit.forecasts.distribution import (  # noqa: E402
     OutcomeDistribution,
     SimulatedForecast,
 )
+from pipelinekit.forecasts.historical import HistoricalForecast  # noqa: E402
+from pipelinekit.forecasts.markov import MarkovForecast  # noqa: E402
 from pipelinekit.forecasts.weighted import WeightedForecast  # noqa: E402
 from pipelinekit.history import IngestReport  # noqa: E402
 from pipelinekit.reports.activity import ActivityReport  # noqa: E402
@@ -191,6 +193,27 @@ def test_weighted_forecast_on_dask_equals_the_reference_exactly(
         wf, bag, scheme=SCHEME, as_of=AS_OF, partitions=PARTITIONS, client=client
     )
     assert result == reference
+
+
+LEARNED_FORECASTERS: dict[str, Any] = {
+    "historical": lambda **kw: HistoricalForecast(horizon=3, segment_by="owner", **kw),
+    "markov": lambda **kw: MarkovForecast(horizon=3, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEARNED_FORECASTERS))
+def test_learned_forecasters_in_two_passes_on_dask_equal_the_unpartitioned_forecast(
+    name: str, client: Any, bag: Any, whole: History
+) -> None:
+    make = LEARNED_FORECASTERS[name]
+    args: dict[str, Any] = {"scheme": SCHEME, "as_of": AS_OF, "partitions": PARTITIONS}
+    # pass 1: learn per partition on the workers and merge; pass 2: forecast each
+    # partition on the workers with the merged tables and merge the forecasts
+    learned = compute_on_dask(make().learner(), bag, client=client, **args)
+    result = compute_on_dask(make(learned=learned), bag, client=client, **args)
+    unpartitioned = make().compute(whole, as_of=AS_OF)
+    assert result == unpartitioned
+    assert result.to_records() == unpartitioned.to_records()
 
 
 # -- lenient accounting -----------------------------------------------------------------------

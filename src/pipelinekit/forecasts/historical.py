@@ -43,14 +43,14 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from pipelinekit._time import Instant, instant
-from pipelinekit.errors import ArgumentError
+from pipelinekit.errors import ArgumentError, CurrencyError
 from pipelinekit.forecasts._learned import (
     Horizon,
     check_count,
@@ -66,13 +66,19 @@ from pipelinekit.history import History, Pipeline, _bulk_work
 from pipelinekit.money import FxRates, ReportingCurrency
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.periods import Period, PeriodKind
+from pipelinekit.results import Result
 from pipelinekit.stages import StageScheme
 
 __all__ = [
+    "CreatedWon",
+    "HistoricalEvidence",
     "HistoricalForecast",
     "HistoricalForecastResult",
+    "HistoricalLearner",
     "NewBusinessRate",
+    "ReachedCount",
     "StageRate",
+    "StageTiming",
 ]
 
 Segment = Literal["product", "owner", "source"]
@@ -128,6 +134,218 @@ class NewBusinessRate(BaseModel):
     periods: int
 
 
+class ReachedCount(BaseModel):
+    """Closed deals that reached an open stage, and how many of them were won.
+
+    ``segment`` is ``None`` for the count over every closed deal, else the segment value.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    segment: str | None = None
+    stage: str
+    deals: int
+    won: int
+
+
+class StageTiming(BaseModel):
+    """How long closed deals' last stay in one open stage lasted, in days.
+
+    Attributes:
+        stage: the open stage key.
+        wins: per won deal that was in the stage: ``(stay, days to win)``, the length of
+            its last stay there and the days from that last entry to the win (sorted).
+        losses: per lost deal that was in the stage: the length of its last stay (sorted).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: str
+    wins: tuple[tuple[float, float], ...] = ()
+    losses: tuple[float, ...] = ()
+
+
+class CreatedWon(BaseModel):
+    """Revenue won in the period starting ``won_in`` from deals created in the period
+    starting ``created_in`` (in the evidence's reporting currency)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    won_in: date
+    created_in: date
+    amount: Decimal
+
+
+class HistoricalEvidence(Result):
+    """What :class:`HistoricalForecast` learns, kept as sums: it merges over partitions.
+
+    Computed by :meth:`HistoricalForecast.learn` (or the calculator
+    :meth:`HistoricalForecast.learner`) from the opportunities of a history, and used by a
+    forecaster built with ``learned=``. Counts add, lists of stays concatenate, won
+    revenue per (won period, created period) adds and the history's start is the earliest,
+    so the evidence of disjoint sets of opportunities merges into exactly the evidence of
+    all of them: learn per partition, merge, then forecast each partition with the merged
+    evidence and merge the forecasts (``docs/scaling.md``).
+
+    Attributes:
+        scheme: the stage scheme's name.
+        as_of: the cut-off; nothing later was seen.
+        period, tz, segment_by, lookback: the settings of the forecaster that learned it
+            (the period kind's spec, the zone's name).
+        currency: the currency of ``created_won`` amounts (``None``: none seen).
+        closed, won: closed deals learned from (within ``lookback``), and the won ones.
+        reached: per open stage (overall, then per segment value): deals that reached it.
+        timings: per open stage: the stays of won and lost deals.
+        history_start: the first event of the history (the start of new-business learning).
+        created_won: won revenue per (won period, created period), for every period
+            before the one of ``as_of``.
+
+    Example:
+        >>> from pipelinekit import demo
+        >>> h = demo.demo_history(opportunities=60, seed=42)
+        >>> ids, when = h.opportunity_ids, "2024-09-30T00:00:00Z"
+        >>> learn = HistoricalForecast().learn
+        >>> a = learn(h.for_opportunities(ids[:25]), as_of=when)
+        >>> b = learn(h.for_opportunities(ids[25:]), as_of=when)
+        >>> a.merge(b) == learn(h, as_of=when)
+        True
+        >>> a.merge(b).reached[0]
+        ReachedCount(segment=None, stage='prospecting', deals=30, won=12)
+    """
+
+    scheme: str
+    as_of: datetime
+    period: str
+    tz: str
+    segment_by: Segment | None = None
+    lookback: timedelta | None = None
+    currency: str | None = None
+    closed: int = 0
+    won: int = 0
+    reached: tuple[ReachedCount, ...] = ()
+    timings: tuple[StageTiming, ...] = ()
+    history_start: datetime | None = None
+    created_won: tuple[CreatedWon, ...] = ()
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The reached counts, one row per (segment, open stage)."""
+        return [r.model_dump() for r in self.reached]
+
+    def merge(self, other: HistoricalEvidence) -> HistoricalEvidence:
+        """The evidence of both sets of opportunities (disjoint; same settings and ``as_of``).
+
+        Raises:
+            ArgumentError: ``other`` is not evidence, or differs in scheme, ``as_of``,
+                settings or (both having amounts) currency.
+        """
+        if not isinstance(other, HistoricalEvidence):
+            raise ArgumentError("other", f"expected HistoricalEvidence, got {type(other).__name__}")
+        for name in ("scheme", "as_of", "period", "tz", "segment_by", "lookback"):
+            if getattr(self, name) != getattr(other, name):
+                raise ArgumentError(
+                    "other",
+                    f"cannot merge evidence with different {name}: "
+                    f"{getattr(self, name)!r} vs {getattr(other, name)!r}",
+                )
+        currency = _merged_currency(self, other)
+        reached: dict[tuple[str | None, str], tuple[int, int]] = {}
+        for r in (*self.reached, *other.reached):
+            n, w = reached.get((r.segment, r.stage), (0, 0))
+            reached[(r.segment, r.stage)] = (n + r.deals, w + r.won)
+        wins: dict[str, list[tuple[float, float]]] = {}
+        losses: dict[str, list[float]] = {}
+        for t in (*self.timings, *other.timings):
+            wins.setdefault(t.stage, []).extend(t.wins)
+            losses.setdefault(t.stage, []).extend(t.losses)
+        created: dict[tuple[date, date], Decimal] = {}
+        for c in (*self.created_won, *other.created_won):
+            key = (c.won_in, c.created_in)
+            created[key] = created.get(key, _ZERO) + c.amount
+        starts = [s for s in (self.history_start, other.history_start) if s is not None]
+        stage_order = {t.stage: i for i, t in enumerate(self.timings)}
+        return self.model_copy(
+            update={
+                "currency": currency,
+                "closed": self.closed + other.closed,
+                "won": self.won + other.won,
+                "reached": _reached_rows(reached, stage_order),
+                "timings": tuple(
+                    StageTiming(
+                        stage=s, wins=tuple(sorted(wins[s])), losses=tuple(sorted(losses[s]))
+                    )
+                    for s in sorted(wins, key=lambda s: stage_order.get(s, len(stage_order)))
+                ),
+                "history_start": min(starts) if starts else None,
+                "created_won": _created_rows(created),
+            }
+        )
+
+
+def _merged_currency(a: HistoricalEvidence, b: HistoricalEvidence) -> str | None:
+    """The common currency; evidence without amounts takes the other's."""
+    if a.currency == b.currency:
+        return a.currency
+    if not b.created_won:
+        return a.currency if a.currency is not None else b.currency
+    if not a.created_won:
+        return b.currency
+    raise ArgumentError(
+        "other", f"cannot merge evidence with different currency: {a.currency!r} vs {b.currency!r}"
+    )
+
+
+def _reached_rows(
+    counts: dict[tuple[str | None, str], tuple[int, int]], stage_order: dict[str, int]
+) -> tuple[ReachedCount, ...]:
+    """Overall rows in funnel order, then each segment's rows (segments sorted)."""
+    keys = sorted(
+        counts,
+        key=lambda k: (k[0] is not None, k[0] or "", stage_order.get(k[1], len(stage_order))),
+    )
+    return tuple(
+        ReachedCount(
+            segment=seg, stage=stage, deals=counts[seg, stage][0], won=counts[seg, stage][1]
+        )
+        for seg, stage in keys
+    )
+
+
+def _created_rows(created: dict[tuple[date, date], Decimal]) -> tuple[CreatedWon, ...]:
+    return tuple(
+        CreatedWon(won_in=w, created_in=c, amount=created[w, c]) for w, c in sorted(created)
+    )
+
+
+class HistoricalLearner:
+    """A calculator whose result is the :class:`HistoricalEvidence` of a forecaster.
+
+    ``HistoricalForecast(...).learner()`` makes one; it computes per partition like any
+    mergeable calculator (``pipelinekit.distributed``), so the evidence of a large history
+    can be learned on many workers.
+
+    Example:
+        >>> from pipelinekit import demo
+        >>> h = demo.demo_history(opportunities=20, seed=1)
+        >>> learner = HistoricalForecast(horizon=2).learner()
+        >>> learner.compute(h, as_of="2024-06-30T00:00:00Z").closed > 0
+        True
+    """
+
+    def __init__(self, forecaster: HistoricalForecast) -> None:
+        if not isinstance(forecaster, HistoricalForecast):
+            raise ArgumentError(
+                "forecaster", f"expected a HistoricalForecast, got {type(forecaster).__name__}"
+            )
+        self.forecaster = forecaster
+
+    def __repr__(self) -> str:
+        return f"HistoricalLearner({self.forecaster!r})"
+
+    def compute(self, history: History, *, as_of: Instant) -> HistoricalEvidence:
+        """The forecaster's evidence from ``history.until(as_of)``."""
+        return self.forecaster.learn(history, as_of=as_of)
+
+
 class HistoricalForecastResult(Forecast):
     """A :class:`~pipelinekit.forecasts.result.Forecast` with what the forecaster learned.
 
@@ -154,8 +372,10 @@ class HistoricalForecastResult(Forecast):
 
         A historical forecast learns from every opportunity, so forecasts of partitions
         that each learned their own rates do not add up to the whole; merging them is
-        refused. Forecasts that share the tables (e.g. one model applied to two lists of
-        open deals) add like any forecast.
+        refused. Forecasts that share the tables (one :class:`HistoricalEvidence` passed as
+        ``learned`` to forecast each partition) add like any forecast, except ``new``: the
+        revenue from deals not yet created belongs to the shared evidence, not to a
+        partition, so it is the same in both and is kept once, not added.
 
         Raises:
             ArgumentError: ``other`` is not a historical forecast with equal tables, or
@@ -173,7 +393,11 @@ class HistoricalForecastResult(Forecast):
                 "forecast learned from a partition of opportunities is not a part of the whole",
             )
         merged = super().merge(other)
-        return self.model_copy(update={"rows": merged.rows, "deals": merged.deals})
+        new = {(r.bucket, r.group): r.new for r in (*other.rows, *self.rows)}
+        rows = tuple(r.model_copy(update={"new": new[r.bucket, r.group]}) for r in merged.rows)
+        return self.model_copy(
+            update={"rows": rows, "deals": merged.deals, "currency": merged.currency}
+        )
 
 
 class _Funnel:
@@ -256,6 +480,12 @@ class HistoricalForecast:
             there); switch it on when a backtest on your history says it helps.
         currency, rates: the reporting currency and :class:`~pipelinekit.money.FxRates`.
         tz: the zone whose calendar dates decide periods.
+        learned: :class:`HistoricalEvidence` to forecast with instead of learning from the
+            history given to :meth:`compute` (which then supplies only the deals to place):
+            typically the evidence of every partition, merged, so that forecasts of the
+            partitions add up to the forecast of the whole. It must have been learned at
+            the same ``as_of``, on the same scheme, with the same ``period``, ``tz``,
+            ``segment_by`` and ``lookback``.
 
     Attributes (after :meth:`compute`):
         stage_rates_: the learned table (same as the result's ``stage_rates``).
@@ -285,6 +515,7 @@ class HistoricalForecast:
         currency: str | None = None,
         rates: FxRates | None = None,
         tz: tzinfo = UTC,
+        learned: HistoricalEvidence | None = None,
     ) -> None:
         self._placement = Placement.validate(
             period=period,
@@ -295,6 +526,10 @@ class HistoricalForecast:
             tz=tz,
             categories=None,
         )
+        if learned is not None and not isinstance(learned, HistoricalEvidence):
+            raise ArgumentError(
+                "learned", f"expected HistoricalEvidence or None, got {type(learned).__name__}"
+            )
         if segment_by is not None and segment_by not in get_args(Segment):
             raise ArgumentError(
                 "segment_by",
@@ -325,13 +560,47 @@ class HistoricalForecast:
         self.currency = currency
         self.rates = rates
         self.tz = tz
+        self.learned = learned
+
+    def __repr__(self) -> str:
+        learned = "" if self.learned is None else ", learned=<HistoricalEvidence>"
+        return (
+            f"HistoricalForecast(period={self._placement.kind.spec!r}, horizon={self.horizon!r}, "
+            f"segment_by={self.segment_by!r}{learned})"
+        )
+
+    def learn(self, history: History, *, as_of: Instant) -> HistoricalEvidence:
+        """What this forecaster learns from ``history.until(as_of)``, as mergeable sums.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> h = demo.demo_history(opportunities=60, seed=42)
+            >>> when = "2024-09-30T00:00:00Z"
+            >>> e = HistoricalForecast().learn(h, as_of=when)
+            >>> e.closed, e.won
+            (30, 12)
+            >>> with_e = HistoricalForecast(learned=e).compute(h, as_of=when)
+            >>> with_e == HistoricalForecast().compute(h, as_of=when)
+            True
+        """
+        when = instant(as_of, argument="as_of")
+        with _bulk_work():
+            seen = history.until(when)
+            return self._evidence(seen.start, seen.as_of(when), when)
+
+    def learner(self) -> HistoricalLearner:
+        """A calculator computing :meth:`learn`, to learn over partitions
+        (:func:`~pipelinekit.calculators.compute_partitioned`, ``pipelinekit.distributed``).
+        """
+        return HistoricalLearner(self)
 
     def compute(self, history: History, *, as_of: Instant) -> HistoricalForecastResult:
-        """Learn from ``history.until(as_of)`` and forecast the horizon.
+        """Learn from ``history.until(as_of)`` (or use ``learned``) and forecast the horizon.
 
         Raises:
             ArgumentError: (``scheme``) stage weights are needed (no evidence for a stage)
-                but the stage has none.
+                but the stage has none; (``learned``) the evidence was learned at another
+                ``as_of``, on another scheme or with other settings.
             CurrencyError: amounts in several currencies without ``currency``/``rates``.
 
         Example:
@@ -352,46 +621,45 @@ class HistoricalForecast:
         scheme = pipeline.scheme
         layout = place(self._placement, pipeline, when)
         horizon = Horizon.of(layout.periods, when, self._placement.tz)
-        since = None if self.lookback is None else when - self.lookback
-        closed = [
-            o
-            for o in pipeline.values()
-            if not o.is_open and o.closed_at is not None and (since is None or o.closed_at >= since)
-        ]
+        if self.learned is None:
+            evidence = self._evidence(seen.start, pipeline, when)
+        else:
+            evidence = self._check_learned(self.learned, scheme, when)
         notes: list[str] = []
         fallback: str | None = None
-        if not closed:
+        if not evidence.closed:
             fallback = (
                 "no opportunity closed before as_of"
-                + ("" if since is None else " within the lookback")
+                + ("" if self.lookback is None else " within the lookback")
                 + ": win probabilities are the stage weights (or overrides) and open deals "
                 "are placed by their expected close dates"
             )
-        table, durations, stays = _learn(
-            closed, scheme, self.segment_by, self.prior_strength, notes
-        )
+        table, durations, stays = _learn(evidence, scheme, self.prior_strength, notes)
         allocations, deals = self._place_open(
             layout, horizon, table, durations, stays, fallback, when
         )
         won_by_period = layout.won
         new_rates: tuple[NewBusinessRate, ...] = ()
         new: dict[str, Decimal] = {}
+        currency = layout.currency
         if self.new_business:
+            if evidence.created_won:
+                if currency is None:
+                    currency = evidence.currency
+                elif evidence.currency != currency:
+                    raise CurrencyError(
+                        f"amounts are in {currency} and {evidence.currency}; pass a reporting "
+                        "currency and FxRates to add them"
+                    )
             new_rates, new = _new_business(
-                pipeline,
-                when,
-                seen.start,
-                layout,
-                self._placement,
-                self.new_business_periods,
-                notes,
+                evidence, when, layout, self._placement, self.new_business_periods, notes
             )
         self.stage_rates_ = table
         self.new_business_ = new_rates
         return HistoricalForecastResult(
             method="historical",
             as_of=when,
-            currency=layout.currency,
+            currency=currency,
             rows=forecast_rows(horizon, won_by_period, allocations, new),
             deals=deals,
             stage_rates=table,
@@ -400,6 +668,94 @@ class HistoricalForecast:
             fallback=fallback,
             notes=tuple(notes),
         )
+
+    def _evidence(
+        self, history_start: datetime | None, pipeline: Pipeline, when: datetime
+    ) -> HistoricalEvidence:
+        """Gather the sums :func:`_learn` and :func:`_new_business` learn from."""
+        scheme = pipeline.scheme
+        since = None if self.lookback is None else when - self.lookback
+        closed = [
+            o
+            for o in pipeline.values()
+            if not o.is_open and o.closed_at is not None and (since is None or o.closed_at >= since)
+        ]
+        funnel = _Funnel(scheme)
+        reached = [(o, funnel.reach(o)) for o in closed]
+        counts = funnel.counts(reached)
+        rows = [ReachedCount(stage=k, deals=counts[k][0], won=counts[k][1]) for k in funnel.opens]
+        if self.segment_by is not None:
+            members: dict[str, list[tuple[Opportunity, int]]] = {}
+            for o, r in reached:
+                if (v := getattr(o, self.segment_by)) is not None:
+                    members.setdefault(v, []).append((o, r))
+            for value in sorted(members):
+                segment_counts = funnel.counts(members[value])
+                rows += [
+                    ReachedCount(
+                        segment=value, stage=k, deals=segment_counts[k][0], won=segment_counts[k][1]
+                    )
+                    for k in funnel.opens
+                ]
+        open_keys = frozenset(funnel.opens)
+        wins: dict[str, list[tuple[float, float]]] = {k: [] for k in funnel.opens}
+        losses: dict[str, list[float]] = {k: [] for k in funnel.opens}
+        for o in closed:
+            if o.closed_at is None:  # pragma: no cover - closed deals have closed_at
+                continue
+            last: dict[str, tuple[datetime, datetime]] = {}
+            for v in o.path:
+                if v.entered_at < o.closed_at and v.stage in open_keys:
+                    last[v.stage] = (v.entered_at, v.exited_at or o.closed_at)
+            for stage, (entered, left) in last.items():
+                stay = days_between(entered, left)
+                if o.is_won:
+                    wins[stage].append((stay, days_between(entered, o.closed_at)))
+                else:
+                    losses[stage].append(stay)
+        currency, created = _created_won(pipeline, when, self._placement)
+        return HistoricalEvidence(
+            scheme=scheme.name,
+            as_of=when,
+            period=self._placement.kind.spec,
+            tz=str(self._placement.tz),
+            segment_by=self.segment_by,
+            lookback=self.lookback,
+            currency=currency,
+            closed=len(closed),
+            won=sum(1 for o in closed if o.is_won),
+            reached=tuple(rows),
+            timings=tuple(
+                StageTiming(stage=k, wins=tuple(sorted(wins[k])), losses=tuple(sorted(losses[k])))
+                for k in funnel.opens
+            ),
+            history_start=history_start,
+            created_won=created,
+        )
+
+    def _check_learned(
+        self, learned: HistoricalEvidence, scheme: StageScheme, when: datetime
+    ) -> HistoricalEvidence:
+        expected = {
+            "scheme": scheme.name,
+            "as_of": when,
+            "period": self._placement.kind.spec,
+            "tz": str(self._placement.tz),
+            "segment_by": self.segment_by,
+            "lookback": self.lookback,
+        }
+        for name, value in expected.items():
+            if getattr(learned, name) != value:
+                raise ArgumentError(
+                    "learned",
+                    f"the evidence was learned with {name}={getattr(learned, name)!r}, "
+                    f"this forecast has {name}={value!r}",
+                )
+        if {t.stage for t in learned.timings} != {s.key for s in scheme.open_stages}:
+            raise ArgumentError(
+                "learned", f"the evidence's stages are not the open stages of {scheme.name!r}"
+            )
+        return learned
 
     def _place_open(
         self,
@@ -524,9 +880,8 @@ def _probability(
 
 
 def _learn(
-    closed: list[Opportunity],
+    evidence: HistoricalEvidence,
     scheme: StageScheme,
-    segment_by: Segment | None,
     k: float,
     notes: list[str],
 ) -> tuple[
@@ -538,42 +893,28 @@ def _learn(
     of its last stay there and the days from that last entry to the win; and per open
     stage the sorted lengths of the last stay in it of won deals and of lost deals."""
     opens = list(scheme.open_stages)
-    funnel = _Funnel(scheme)
-    reached = [(o, funnel.reach(o)) for o in closed]
-    counts = funnel.counts(reached)
-    open_keys = frozenset(funnel.opens)
-    durations: dict[str, list[tuple[float, float]]] = {s.key: [] for s in opens}
+    counts = {(r.segment, r.stage): (r.deals, r.won) for r in evidence.reached}
+    timing = {t.stage: t for t in evidence.timings}
+    durations = {s.key: list(timing[s.key].wins) for s in opens}
     stays: tuple[dict[str, list[float]], dict[str, list[float]]] = (
-        {s.key: [] for s in opens},
-        {s.key: [] for s in opens},
+        {s.key: [stay for stay, _ in timing[s.key].wins] for s in opens},
+        {s.key: list(timing[s.key].losses) for s in opens},
     )
-    for o, _ in reached:
-        if o.closed_at is None:  # pragma: no cover - closed deals have closed_at
-            continue
-        last: dict[str, tuple[datetime, datetime]] = {}
-        for v in o.path:
-            if v.entered_at < o.closed_at and v.stage in open_keys:
-                last[v.stage] = (v.entered_at, v.exited_at or o.closed_at)
-        for stage, (entered, left) in last.items():
-            stay = days_between(entered, left)
-            stays[0 if o.is_won else 1][stage].append(stay)
-            if o.is_won:
-                durations[stage].append((stay, days_between(entered, o.closed_at)))
-    for values in (*stays[0].values(), *stays[1].values()):
+    for values in stays[0].values():
         values.sort()
     overall: dict[str, float] = {}
     rows: list[StageRate] = []
     weightless: list[str] = []
     for s in opens:
-        n, w = counts[s.key]
+        n, w = counts.get((None, s.key), (0, 0))
         times = sorted(d for _, d in durations[s.key])
         if n:
             rate = w / n
             source: RateSource = "history"
         else:
             if s.weight is None:
-                total = len(closed)
-                rate = sum(1 for o in closed if o.is_won) / total if total else 0.0
+                total = evidence.closed
+                rate = evidence.won / total if total else 0.0
             else:
                 rate = float(s.weight / _HUNDRED)
             source = "weight"
@@ -594,41 +935,36 @@ def _learn(
                 median_days=_median(times),
             )
         )
-    if closed and weightless:
+    if evidence.closed and weightless:
         notes.append(
             f"no closed deal reached {weightless}: their rate is the stage weight (or the "
             "overall win rate for a stage without weight)"
         )
     untimed = [s.key for s in opens if not durations[s.key]]
-    if closed and untimed:
+    if evidence.closed and untimed:
         notes.append(
             f"no won deal was in {untimed}: deals there are placed by their expected close date"
         )
-    if segment_by is not None:
-        members: dict[str, list[tuple[Opportunity, int]]] = {}
-        for o, r in reached:
-            if (v := getattr(o, segment_by)) is not None:
-                members.setdefault(v, []).append((o, r))
-        for value in sorted(members):
-            segment_counts = funnel.counts(members[value])
-            for s in opens:
-                n, w = segment_counts[s.key]
-                base = overall[s.key]
-                rate = (w + k * base) / (n + k) if n + k > 0 else base
-                interval = wilson(w, n)
-                rows.append(
-                    StageRate(
-                        segment=value,
-                        stage=s.key,
-                        deals=n,
-                        won=w,
-                        observed=w / n if n else None,
-                        rate=rate,
-                        low=None if interval is None else interval[0],
-                        high=None if interval is None else interval[1],
-                        source="shrunk",
-                    )
+    segments = sorted({r.segment for r in evidence.reached if r.segment is not None})
+    for value in segments:
+        for s in opens:
+            n, w = counts.get((value, s.key), (0, 0))
+            base = overall[s.key]
+            rate = (w + k * base) / (n + k) if n + k > 0 else base
+            interval = wilson(w, n)
+            rows.append(
+                StageRate(
+                    segment=value,
+                    stage=s.key,
+                    deals=n,
+                    won=w,
+                    observed=w / n if n else None,
+                    rate=rate,
+                    low=None if interval is None else interval[0],
+                    high=None if interval is None else interval[1],
+                    source="shrunk",
                 )
+            )
     return tuple(rows), durations, stays
 
 
@@ -641,38 +977,54 @@ def _median(values: list[float]) -> float | None:
     return (values[mid - 1] + values[mid]) / 2
 
 
+def _created_won(
+    pipeline: Pipeline, when: datetime, placement: Placement
+) -> tuple[str | None, tuple[CreatedWon, ...]]:
+    """Won revenue per (won period, created period), for wins before the period of ``when``."""
+    tz = placement.tz
+    kind = placement.kind
+    current = kind.period_of_instant(when, tz).start
+    to_rep = ReportingCurrency(placement.currency, placement.rates)
+    won: dict[tuple[date, date], Decimal] = {}
+    for opp in pipeline.values():
+        if not opp.is_won or opp.closed_at is None or opp.amount is None:
+            continue
+        won_on = opp.closed_at.astimezone(tz).date()
+        won_in = kind.period_of(won_on).start
+        if won_in >= current:
+            continue
+        key = (won_in, kind.period_of(opp.opened_at.astimezone(tz).date()).start)
+        won[key] = won.get(key, _ZERO) + to_rep(opp.amount, opp.currency, won_on)
+    return to_rep.currency, _created_rows(won)
+
+
 def _new_business(
-    pipeline: Pipeline,
+    evidence: HistoricalEvidence,
     when: datetime,
-    history_start: datetime | None,
     layout: Layout,
     placement: Placement,
     how_many: int,
     notes: list[str],
 ) -> tuple[tuple[NewBusinessRate, ...], dict[str, Decimal]]:
-    """Learn the new-business means per lag and spread them over the horizon."""
+    """The new-business means per lag, from the evidence, spread over the horizon."""
     tz = placement.tz
     kind = placement.kind
     current = layout.periods[0]
     lags = len(layout.periods)
-    if history_start is None:
+    if evidence.history_start is None:
         empty = tuple(NewBusinessRate(lag=j, mean=_ZERO, periods=0) for j in range(lags))
         return empty, {}
-    first_day = history_start.astimezone(tz).date()
+    first_day = evidence.history_start.astimezone(tz).date()
     past = _complete_periods(kind.period_of(first_day), current)
     index = {p.start: i for i, p in enumerate(past)}
-    to_rep = ReportingCurrency(placement.currency or layout.currency, placement.rates)
     won: dict[tuple[int, int], Decimal] = {}
-    for opp in pipeline.values():
-        if not opp.is_won or opp.closed_at is None or opp.amount is None:
-            continue
-        won_on = opp.closed_at.astimezone(tz).date()
-        won_in = index.get(kind.period_of(won_on).start)
-        made_in = index.get(kind.period_of(opp.opened_at.astimezone(tz).date()).start)
+    for c in evidence.created_won:
+        won_in = index.get(c.won_in)
+        made_in = index.get(c.created_in)
         if won_in is None or made_in is None:
             continue
         key = (won_in, won_in - made_in)
-        won[key] = won.get(key, _ZERO) + to_rep(opp.amount, opp.currency, won_on)
+        won[key] = won.get(key, _ZERO) + c.amount
     means: list[NewBusinessRate] = []
     for lag in range(lags):
         # P is usable when the period lag before it starts on/after the history's first day

@@ -65,6 +65,7 @@ __all__ = [
     "MarkovChain",
     "MarkovForecast",
     "MarkovForecastResult",
+    "MarkovLearner",
     "MarkovStage",
     "StageExposure",
     "Transition",
@@ -548,7 +549,31 @@ class MarkovForecastResult(Forecast):
                 "TransitionCounts of the partitions instead",
             )
         merged = super().merge(other)
-        return self.model_copy(update={"rows": merged.rows, "deals": merged.deals})
+        return self.model_copy(
+            update={"rows": merged.rows, "deals": merged.deals, "currency": merged.currency}
+        )
+
+
+class MarkovLearner:
+    """A calculator whose result is the :class:`TransitionCounts` a Markov forecast learns.
+
+    ``MarkovForecast(...).learner()`` makes one; it computes per partition like any
+    mergeable calculator (``pipelinekit.distributed``).
+
+    Example:
+        >>> from pipelinekit import demo
+        >>> h = demo.demo_history(opportunities=20, seed=1)
+        >>> counts = MarkovForecast().learner().compute(h, as_of="2024-06-30T00:00:00Z")
+        >>> counts == count_transitions(h, as_of="2024-06-30T00:00:00Z")
+        True
+    """
+
+    def __repr__(self) -> str:
+        return "MarkovLearner()"
+
+    def compute(self, history: History, *, as_of: Instant) -> TransitionCounts:
+        """:func:`count_transitions` of ``history.until(as_of)``."""
+        return count_transitions(history, as_of=as_of)
 
 
 class MarkovForecast:
@@ -562,6 +587,11 @@ class MarkovForecast:
     Args:
         period, horizon, currency, rates, tz: as for
             :class:`~pipelinekit.forecasts.weighted.WeightedForecast`.
+        learned: :class:`TransitionCounts` to build the chain from instead of counting the
+            history given to :meth:`compute` (which then supplies only the deals to place):
+            typically the counts of every partition, merged, so that the forecasts of the
+            partitions add up to the forecast of the whole. They must have been counted at
+            the same ``as_of`` on the same scheme's stages.
 
     Attributes (after :meth:`compute`):
         counts_: the :class:`TransitionCounts`; chain_: the :class:`MarkovChain`.
@@ -586,6 +616,7 @@ class MarkovForecast:
         currency: str | None = None,
         rates: FxRates | None = None,
         tz: tzinfo = UTC,
+        learned: TransitionCounts | None = None,
     ) -> None:
         self._placement = Placement.validate(
             period=period,
@@ -596,17 +627,48 @@ class MarkovForecast:
             tz=tz,
             categories=None,
         )
+        if learned is not None and not isinstance(learned, TransitionCounts):
+            raise ArgumentError(
+                "learned", f"expected TransitionCounts or None, got {type(learned).__name__}"
+            )
         self.period = period
         self.horizon = horizon
         self.currency = currency
         self.rates = rates
         self.tz = tz
+        self.learned = learned
+
+    def __repr__(self) -> str:
+        learned = "" if self.learned is None else ", learned=<TransitionCounts>"
+        return (
+            f"MarkovForecast(period={self._placement.kind.spec!r}, "
+            f"horizon={self.horizon!r}{learned})"
+        )
+
+    def learner(self) -> MarkovLearner:
+        """A calculator of the :class:`TransitionCounts` this forecaster learns, to count
+        over partitions (:func:`~pipelinekit.calculators.compute_partitioned`,
+        ``pipelinekit.distributed``) and pass, merged, as ``learned``.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> from pipelinekit.calculators import compute_partitioned
+            >>> h, when = demo.demo_history(opportunities=60, seed=42), "2024-09-30T00:00:00Z"
+            >>> parts = h.partition(3)
+            >>> counts = compute_partitioned(MarkovForecast().learner(), parts, as_of=when)
+            >>> by_parts = compute_partitioned(
+            ...     MarkovForecast(learned=counts), parts, as_of=when)
+            >>> by_parts == MarkovForecast().compute(h, as_of=when)
+            True
+        """
+        return MarkovLearner()
 
     def compute(self, history: History, *, as_of: Instant) -> MarkovForecastResult:
         """Estimate the chain from ``history.until(as_of)`` and forecast the horizon.
 
         Raises:
-            ArgumentError: (``scheme``) a stage weight is needed (no evidence) but missing.
+            ArgumentError: (``scheme``) a stage weight is needed (no evidence) but missing;
+                (``learned``) counts made at another ``as_of`` or on other stages.
             CurrencyError: amounts in several currencies without ``currency``/``rates``.
         """
         when = instant(as_of, argument="as_of")
@@ -614,7 +676,18 @@ class MarkovForecast:
         scheme = pipeline.scheme
         layout = place(self._placement, pipeline, when)
         horizon = Horizon.of(layout.periods, when, self._placement.tz)
-        counts = count_transitions(history, as_of=when)
+        if self.learned is None:
+            counts = count_transitions(history, as_of=when)
+        else:
+            counts = self.learned
+            states = (*(s.key for s in scheme.open_stages), WON_STATE, LOST_STATE)
+            if counts.as_of != when or counts.states != states:
+                raise ArgumentError(
+                    "learned",
+                    f"the counts were made at {counts.as_of.isoformat()} on states "
+                    f"{list(counts.states)}; this forecast is at {when.isoformat()} on "
+                    f"{list(states)}",
+                )
         chain = MarkovChain.from_counts(counts)
         self.counts_, self.chain_ = counts, chain
         stages, notes = _stage_table(chain, counts, scheme)
