@@ -19,6 +19,7 @@ from pipelinekit.forecasts.distribution import (
     TrialTotals,
 )
 from pipelinekit.forecasts.historical import (
+    HistoricalEvidence,
     HistoricalForecast,
     HistoricalForecastResult,
     NewBusinessRate,
@@ -53,6 +54,7 @@ __all__ = [
     "Forecast",
     "ForecastRow",
     "ForecasterAccuracy",
+    "HistoricalEvidence",
     "HistoricalForecast",
     "HistoricalForecastResult",
     "MarkovChain",
