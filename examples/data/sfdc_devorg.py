@@ -37,12 +37,27 @@ Opportunity.csv says Closed Lost. Salesforce does allow it; :data:`REOPENABLE` (
 ``reopen=True``) replays all 48 rows and ends every deal in its exported stage. Both are
 shown; the reports use :data:`REOPENABLE`, so that they agree with Salesforce.
 
+Sections: the ingest with both schemes, the probability check, the pipeline by stage at the
+end of the history (``PipelineByStage``: count, amount and weighted amount per stage, next
+to the export's own row count and ``ExpectedRevenue`` per ``StageName``), win/loss overall
+and per ``LeadSource`` (``WinLoss``; the export has no loss reasons), the open count
+(``Velocity``) and the funnel.
+
+No backtest, and no velocity figures in days: every history row is dated at one of three
+loading moments, not when anything was sold - 02/23/26 08:55 PM (the 31 stock deals, each
+loaded directly in its stage, Closed Won included), 02/24/26 02:15-02:20 AM (the 5 added
+deals, moved on from Prospecting within minutes) and 03/07/26 about 9 PM (the seven Closed
+Won -> Closed Lost changes): about two weeks in all. The stock deals' ``CloseDate``
+(02/03/24) is two years *before* their ``CreatedDate``, and the "..._Simulated" dates are
+the exporter's inventions, not Salesforce data. A backtest needs closed deals before each
+``as_of`` to learn from and real wins after it; here it would only measure the loading
+script, so none is shown.
+
 Run: ``python examples/data/sfdc_devorg.py``.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -52,7 +67,9 @@ from _common import data_dir_or_exit, print_ingest, print_table, read_csv, secti
 
 import pipelinekit as pk
 from pipelinekit.reports.funnel import FunnelConversion
+from pipelinekit.reports.pipeline_by_stage import PipelineByStage
 from pipelinekit.reports.velocity import Velocity
+from pipelinekit.reports.win_loss import WinLoss
 
 FOLDER = "sfdc-devorg-sample"
 FILES = ("Opportunity.csv", "OpportunityHistory.csv")
@@ -174,17 +191,54 @@ def main(data_dir: Path) -> dict[str, Any]:
     print(f"  final stage == StageName (reopenable): {stage_ok} of {checked}")
     print(f"  final stage == StageName (preset):     {preset_stage_ok} of {checked}")
 
-    section(f"Pipeline as of {as_of.isoformat()}")
-    stages = Counter(o.stage for o in pipeline.values())
+    section(f"Pipeline by stage as of {as_of.isoformat()} (PipelineByStage)")
+    by_stage = PipelineByStage().compute(history, as_of=as_of)
+    # Opportunity.csv's own figures per stage key: rows and ExpectedRevenue
+    exported: dict[str | None, list[Any]] = {None: [0, Decimal(0)]}  # None: every open row
+    for opp in opportunities:
+        key = STAGE_KEYS[opp["StageName"]]
+        for k in (key, None) if PRESET.stage(key).is_open else (key,):
+            acc = exported.setdefault(k, [0, Decimal(0)])
+            acc[0] += 1
+            acc[1] += Decimal(opp["ExpectedRevenue"] or 0)
+    table = [
+        {
+            **r,
+            "stage": r["stage"] or r["label"],
+            "StageName rows": exported.get(r["stage"], [0])[0],
+            "ExpectedRevenue": exported.get(r["stage"], [0, Decimal(0)])[1],
+        }
+        for r in by_stage.to_records()
+        if (r["level"] == "stage" and r["count"]) or r["label"] == "Total open"
+    ]
     print_table(
-        [{"stage": s.key, "deals": stages[s.key]} for s in PRESET.stages if stages[s.key]],
-        ["stage", "deals"],
+        table,
+        ["stage", "count", "unpriced", "amount", "weighted", "StageName rows", "ExpectedRevenue"],
     )
-    print(f"  open {pipeline.total_amount():,}, weighted {pipeline.weighted_total():,}")
+    open_total = by_stage.total("open")
+    print(
+        f"  open {open_total.amount:,}, weighted {open_total.weighted:,} "
+        f"({open_total.unpriced} open deals without an amount)"
+    )
+    print("  StageName rows, ExpectedRevenue: Opportunity.csv's own figures, per StageName")
 
-    section("Win/loss (Velocity; the history's timestamps are load times, not sales cycles)")
+    section("Win/loss of every deal closed by the end (WinLoss)")
+    win_loss = WinLoss().compute(history, as_of=as_of)
+    print_table(
+        [win_loss.overall.to_record()],
+        ["won", "lost", "win_rate", "won_amount", "lost_amount", "unpriced"],
+    )
+    reasons_lost = ", ".join(f"{r.reason} {r.count}" for r in win_loss.loss_reasons)
+    print(f"  loss reasons: {reasons_lost} (the export has no loss reason column)")
+    by_source = WinLoss(by="source").compute(history, as_of=as_of)
+    print("\n  per lead source (WinLoss by source; LeadSource)")
+    print_table(
+        [{"source": g.group, **g.to_record()} for g in by_source.groups],
+        ["source", "won", "lost", "win_rate", "won_amount", "lost_amount", "unpriced"],
+    )
     velocity = Velocity().compute(history, as_of=as_of)
-    print_table(velocity.summary_records(), ["open", "won", "lost", "win_rate"])
+    print(f"  open at the end: {velocity.open} (Velocity); no cycle lengths or time in stage:")
+    print("  the history's timestamps are load times, not sales cycles")
 
     section("Funnel conversion (FunnelConversion)")
     funnel = FunnelConversion().compute(history, as_of=as_of)
@@ -192,6 +246,11 @@ def main(data_dir: Path) -> dict[str, Any]:
         [r for r in funnel.to_records() if r["reached"]],
         ["stage", "reached", "won", "lost_here", "to_won"],
     )
+
+    section("Backtest: none")
+    print("  every timestamp is one of three org-loading moments (2026-02-23 .. 2026-03-07) and")
+    print("  the stock deals' CloseDate (2024-02-03) is before they were created: no past to")
+    print("  learn from and no future to check against (see the module docstring)")
 
     return {
         "opportunities": checked,
@@ -206,6 +265,12 @@ def main(data_dir: Path) -> dict[str, Any]:
         "lost": velocity.lost,
         "open": velocity.open,
         "open_weighted": pipeline.weighted_total(),
+        "by_stage": {c.stage: (c.count, c.unpriced, c.amount, c.weighted) for c in by_stage.cells},
+        "open_total": (open_total.count, open_total.amount, open_total.weighted),
+        "won_amount": win_loss.overall.won_amount,
+        "lost_amount": win_loss.overall.lost_amount,
+        "loss_reasons": {r.reason: r.count for r in win_loss.loss_reasons},
+        "win_loss_by_source": {g.group: (g.won, g.lost, g.won_amount) for g in by_source.groups},
     }
 
 
