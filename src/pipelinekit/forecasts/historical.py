@@ -474,7 +474,12 @@ class HistoricalForecast:
         condition_on_age: adjust each deal's rate for the time it has already spent in its
             stage: ``P(won | still in the stage after a days)`` by Bayes' rule from how
             long won and lost deals stayed in it (Laplace-smoothed). A deal that sits far
-            longer than won deals used to is less likely to be won. Off by default: where
+            longer than won deals used to, while lost deals did sit that long, is less
+            likely to be won. A deal older than every closed deal of its stage, won or lost,
+            is outside the evidence: its probability then comes from the smoothing alone
+            (about one half, whatever the rate); flag such deals with
+            :class:`~pipelinekit.reports.stalled.StalledDeals` rather than trust the
+            figure. Off by default: where
             time in a stage says nothing (memoryless histories such as
             ``examples/forecast_backtest.py``) it only adds noise (Brier 0.0863 vs 0.0832
             there); switch it on when a backtest on your history says it helps.
@@ -823,8 +828,21 @@ def _given_age(rate: Decimal, age: float, wins: list[float], losses: list[float]
 
     ``rate · Sw / (rate · Sw + (1 − rate) · Sl)`` with ``Sw``/``Sl`` the shares of won/lost
     deals whose (last) stay in the stage lasted longer than ``age``, Laplace-smoothed
-    (``(k + 1) / (n + 2)``) so that a deal older than every example is unlikely, not
-    impossible. At age 0 both shares are ~1 and the rate is unchanged.
+    (``(k + 1) / (n + 2)``) so that neither is 0: a deal older than every won example but
+    not every lost one is unlikely, not impossible. At age 0 both shares are ~1 and the
+    rate is unchanged. Older than every example of both outcomes, the shares are
+    ``1 / (W + 2)`` and ``1 / (L + 2)`` and, with the rate near ``W / (W + L)``, the result
+    is about one half whatever the rate: the data say nothing there (documented on
+    ``condition_on_age``).
+
+    Example:
+        >>> wins, losses = [float(d) for d in range(1, 81)], [float(d % 10 + 1) for d in range(720)]
+        >>> round(float(_given_age(Decimal("0.1"), 0.0, wins, losses)), 3)  # ~unchanged
+        0.099
+        >>> round(float(_given_age(Decimal("0.1"), 50.0, wins, losses)), 3)  # only wins last
+        0.968
+        >>> round(float(_given_age(Decimal("0.1"), 500.0, wins, losses)), 3)  # beyond all
+        0.495
     """
     if not wins and not losses:
         return rate
