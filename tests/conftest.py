@@ -1,4 +1,4 @@
-"""Shared pytest configuration: hypothesis profiles.
+"""Shared pytest configuration: hypothesis profiles, and the real-data examples' path.
 
 ``HYPOTHESIS_PROFILE=mutation`` (set by ``make mutation``) runs every property test with few,
 derandomized examples, so that each of the thousands of mutant runs stays short and gives
@@ -9,6 +9,9 @@ Without the variable the default profile applies and nothing changes.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -46,3 +49,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 derandomize=True,
                 database=None,
             )
+
+
+@pytest.fixture(scope="module")
+def examples_on_path() -> Iterator[None]:
+    """``examples/data`` on ``sys.path`` while a real-data test module runs."""
+    examples = str(Path(__file__).resolve().parent.parent / "examples" / "data")
+    sys.path.insert(0, examples)
+    yield
+    sys.path.remove(examples)

@@ -8,52 +8,20 @@ here with plain pandas from the CSV files, never copied from the library's outpu
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pandas as pd
 import pytest
+from _real_data import data as _data
+from _real_data import example as _example
+from _real_data import run_example
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _examples_on_path() -> Iterator[None]:
-    sys.path.insert(0, str(EXAMPLES))
-    yield
-    sys.path.remove(str(EXAMPLES))
+pytestmark = pytest.mark.usefixtures("examples_on_path")
 
 
-def _example(name: str) -> ModuleType:
-    return importlib.import_module(name)
-
-
-def _data(folder: str, *files: str) -> Path:
-    common = _example("_common")
-    root = common.data_root()
-    if root is None or not all((root / folder / f).is_file() for f in files):
-        pytest.skip(
-            f"real data set {folder!r} not found: put it in shared/data/{folder}/ beside the "
-            f"checkout, or set {common.DATA_ENV} to the folder holding {folder}/"
-        )
-    return root / folder
-
-
-def _run(name: str, folder: str, files: tuple[str, ...], capsys: Any) -> dict[str, Any]:
-    module = _example(name)
-    figures: dict[str, Any] = module.main(_data(folder, *files))
-    assert "set aside" in capsys.readouterr().out
-    return figures
-
-
-def test_maven_crm_against_pandas(capsys: pytest.CaptureFixture[str]) -> None:
-    figures = _run("maven_crm", "maven-crm", ("sales_pipeline.csv", "products.csv"), capsys)
+def test_maven_crm_against_pandas() -> None:
+    figures = run_example("maven_crm", "maven-crm", ("sales_pipeline.csv", "products.csv"))
     df = pd.read_csv(_data("maven-crm") / "sales_pipeline.csv")
     stage = df["deal_stage"]
     won, lost = int((stage == "Won").sum()), int((stage == "Lost").sum())
@@ -70,11 +38,9 @@ def test_maven_crm_against_pandas(capsys: pytest.CaptureFixture[str]) -> None:
     assert sum(figures["set_aside"].values()) == int(df["engage_date"].isna().sum())
 
 
-def test_salesforce_export_against_published_timeline(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_salesforce_export_against_published_timeline() -> None:
     files = ("Opportunity.csv", "Opportunity History.csv", "Cleaned Salesforce Data.csv")
-    figures = _run("salesforce_export", "preppin-sf-opps", files, capsys)
+    figures = run_example("salesforce_export", "preppin-sf-opps", files)
     folder = _data("preppin-sf-opps")
     opp = pd.read_csv(folder / "Opportunity.csv", encoding="utf-8-sig")
     hist = pd.read_csv(folder / "Opportunity History.csv", encoding="utf-8-sig")
@@ -112,11 +78,9 @@ def test_salesforce_export_against_published_timeline(
     assert sum(figures["set_aside_any_order"].values()) == early
 
 
-def test_sfdc_devorg_probabilities_are_the_preset_weights(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_sfdc_devorg_probabilities_are_the_preset_weights() -> None:
     files = ("Opportunity.csv", "OpportunityHistory.csv")
-    figures = _run("sfdc_devorg", "sfdc-devorg-sample", files, capsys)
+    figures = run_example("sfdc_devorg", "sfdc-devorg-sample", files)
     folder = _data("sfdc-devorg-sample")
     opp = pd.read_csv(folder / "Opportunity.csv")
     hist = pd.read_csv(folder / "OpportunityHistory.csv")
@@ -151,9 +115,9 @@ def test_sfdc_devorg_probabilities_are_the_preset_weights(
     assert figures["set_aside"] == {}
 
 
-def test_olist_funnel_against_pandas(capsys: pytest.CaptureFixture[str]) -> None:
+def test_olist_funnel_against_pandas() -> None:
     files = ("olist_marketing_qualified_leads_dataset.csv", "olist_closed_deals_dataset.csv")
-    figures = _run("olist_funnel", "olist-marketing-funnel", files, capsys)
+    figures = run_example("olist_funnel", "olist-marketing-funnel", files)
     folder = _data("olist-marketing-funnel")
     leads = pd.read_csv(folder / files[0])
     deals = pd.read_csv(folder / files[1])

@@ -10,54 +10,19 @@ copied from the library's output.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
-import sys
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 import pytest
+from _real_data import data as _data
+from _real_data import example as _example
+from _real_data import run_example
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
+pytestmark = pytest.mark.usefixtures("examples_on_path")
 
 MAVEN = ("maven-crm", ("sales_pipeline.csv", "products.csv"))
 DEVORG = ("sfdc-devorg-sample", ("Opportunity.csv", "OpportunityHistory.csv"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _examples_on_path() -> Iterator[None]:
-    sys.path.insert(0, str(EXAMPLES))
-    yield
-    sys.path.remove(str(EXAMPLES))
-
-
-def _example(name: str) -> ModuleType:
-    return importlib.import_module(name)
-
-
-def _data(folder: str, *files: str) -> Path:
-    common = _example("_common")
-    root = common.data_root()
-    if root is None or not all((root / folder / f).is_file() for f in files):
-        pytest.skip(
-            f"real data set {folder!r} not found: put it in shared/data/{folder}/ beside the "
-            f"checkout, or set {common.DATA_ENV} to the folder holding {folder}/"
-        )
-    return Path(root) / folder
-
-
-def _figures(name: str, folder: str, files: tuple[str, ...]) -> dict[str, Any]:
-    """Run an example's ``main`` once (its output captured) and return its figures."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        figures: dict[str, Any] = _example(name).main(_data(folder, *files))
-    assert "set aside" in out.getvalue()
-    return figures
 
 
 def _money(value: float) -> Decimal:
@@ -68,12 +33,12 @@ def _money(value: float) -> Decimal:
 
 
 @pytest.fixture(scope="module")
-def maven(_examples_on_path: None) -> dict[str, Any]:
-    return _figures("maven_crm", MAVEN[0], MAVEN[1])
+def maven(examples_on_path: None) -> dict[str, Any]:
+    return run_example("maven_crm", MAVEN[0], MAVEN[1])
 
 
 @pytest.fixture(scope="module")
-def maven_df(_examples_on_path: None) -> pd.DataFrame:
+def maven_df(examples_on_path: None) -> pd.DataFrame:
     """sales_pipeline.csv with each row's list price (products.csv; GTXPro is GTX Pro)."""
     folder = _data(MAVEN[0], *MAVEN[1])
     df = pd.read_csv(folder / "sales_pipeline.csv")
@@ -166,12 +131,12 @@ def test_maven_backtest_actuals_and_points(maven: dict[str, Any], maven_df: pd.D
 
 
 @pytest.fixture(scope="module")
-def devorg(_examples_on_path: None) -> dict[str, Any]:
-    return _figures("sfdc_devorg", DEVORG[0], DEVORG[1])
+def devorg(examples_on_path: None) -> dict[str, Any]:
+    return run_example("sfdc_devorg", DEVORG[0], DEVORG[1])
 
 
 @pytest.fixture(scope="module")
-def devorg_opp(_examples_on_path: None) -> pd.DataFrame:
+def devorg_opp(examples_on_path: None) -> pd.DataFrame:
     return pd.read_csv(_data(DEVORG[0], *DEVORG[1]) / "Opportunity.csv")
 
 

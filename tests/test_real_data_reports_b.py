@@ -11,20 +11,16 @@ Each example runs once per module (the Olist backtest takes a few seconds).
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
-import sys
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 import pytest
+from _real_data import data as _data
+from _real_data import example as _example
+from _real_data import run_example
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
+pytestmark = pytest.mark.usefixtures("examples_on_path")
 
 SF_FILES = ("Opportunity.csv", "Opportunity History.csv", "Cleaned Salesforce Data.csv")
 OLIST_FILES = ("olist_marketing_qualified_leads_dataset.csv", "olist_closed_deals_dataset.csv")
@@ -42,38 +38,6 @@ SALESFORCE_PROBABILITY = {
 """Salesforce's default probability of each open stage (Setup > Opportunity Stages)."""
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _examples_on_path() -> Iterator[None]:
-    sys.path.insert(0, str(EXAMPLES))
-    yield
-    sys.path.remove(str(EXAMPLES))
-
-
-def _example(name: str) -> ModuleType:
-    return importlib.import_module(name)
-
-
-def _data(folder: str, *files: str) -> Path:
-    common = _example("_common")
-    root = common.data_root()
-    if root is None or not all((root / folder / f).is_file() for f in files):
-        pytest.skip(
-            f"real data set {folder!r} not found: put it in shared/data/{folder}/ beside the "
-            f"checkout, or set {common.DATA_ENV} to the folder holding {folder}/"
-        )
-    path: Path = root / folder
-    return path
-
-
-def _run(name: str, folder: str, files: tuple[str, ...]) -> dict[str, Any]:
-    """Run the example's ``main`` once (its output captured) and return its figures."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        figures: dict[str, Any] = _example(name).main(_data(folder, *files))
-    assert "set aside" in out.getvalue()
-    return figures
-
-
 def _months(first: str, last: str) -> list[str]:
     return [str(p) for p in pd.period_range(first, last, freq="M")]
 
@@ -82,18 +46,18 @@ def _months(first: str, last: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def salesforce(_examples_on_path: None) -> dict[str, Any]:
-    return _run("salesforce_export", "preppin-sf-opps", SF_FILES)
+def salesforce(examples_on_path: None) -> dict[str, Any]:
+    return run_example("salesforce_export", "preppin-sf-opps", SF_FILES)
 
 
 @pytest.fixture(scope="module")
-def sf_opportunities(_examples_on_path: None) -> pd.DataFrame:
+def sf_opportunities(examples_on_path: None) -> pd.DataFrame:
     folder = _data("preppin-sf-opps", *SF_FILES)
     return pd.read_csv(folder / "Opportunity.csv", encoding="utf-8-sig")
 
 
 @pytest.fixture(scope="module")
-def sf_timeline(_examples_on_path: None) -> pd.DataFrame:
+def sf_timeline(examples_on_path: None) -> pd.DataFrame:
     folder = _data("preppin-sf-opps", *SF_FILES)
     timeline = pd.read_csv(folder / "Cleaned Salesforce Data.csv", encoding="utf-8-sig")
     timeline["day"] = pd.to_datetime(timeline["Date"], format="%d/%m/%Y")
@@ -164,12 +128,12 @@ def test_salesforce_backtest_actuals(
 
 
 @pytest.fixture(scope="module")
-def olist(_examples_on_path: None) -> dict[str, Any]:
-    return _run("olist_funnel", "olist-marketing-funnel", OLIST_FILES)
+def olist(examples_on_path: None) -> dict[str, Any]:
+    return run_example("olist_funnel", "olist-marketing-funnel", OLIST_FILES)
 
 
 @pytest.fixture(scope="module")
-def olist_leads(_examples_on_path: None) -> pd.DataFrame:
+def olist_leads(examples_on_path: None) -> pd.DataFrame:
     """One row per lead: first contact, origin, the deal's win time, and the 180-day mark."""
     folder = _data("olist-marketing-funnel", *OLIST_FILES)
     leads = pd.read_csv(folder / OLIST_FILES[0])
