@@ -938,21 +938,7 @@ def _learn(
             source = "weight"
             weightless.append(s.key)
         overall[s.key] = rate
-        interval = wilson(w, n)
-        rows.append(
-            StageRate(
-                stage=s.key,
-                deals=n,
-                won=w,
-                observed=w / n if n else None,
-                rate=rate,
-                low=None if interval is None else interval[0],
-                high=None if interval is None else interval[1],
-                source=source,
-                wins_timed=len(times),
-                median_days=_median(times),
-            )
-        )
+        rows.append(_rate_row(None, s.key, n, w, rate, source, times))
     if evidence.closed and weightless:
         notes.append(
             f"no closed deal reached {weightless}: their rate is the stage weight (or the "
@@ -969,21 +955,35 @@ def _learn(
             n, w = counts.get((value, s.key), (0, 0))
             base = overall[s.key]
             rate = (w + k * base) / (n + k) if n + k > 0 else base
-            interval = wilson(w, n)
-            rows.append(
-                StageRate(
-                    segment=value,
-                    stage=s.key,
-                    deals=n,
-                    won=w,
-                    observed=w / n if n else None,
-                    rate=rate,
-                    low=None if interval is None else interval[0],
-                    high=None if interval is None else interval[1],
-                    source="shrunk",
-                )
-            )
+            rows.append(_rate_row(value, s.key, n, w, rate, "shrunk"))
     return tuple(rows), durations, stays
+
+
+def _rate_row(
+    segment: str | None,
+    stage: str,
+    n: int,
+    w: int,
+    rate: float,
+    source: RateSource,
+    times: list[float] | None = None,
+) -> StageRate:
+    """A learned-table row: ``w`` won of ``n`` closed deals, the rate used, the Wilson
+    interval, and (overall rows) the sorted days from entering the stage to winning."""
+    interval = wilson(w, n)
+    return StageRate(
+        segment=segment,
+        stage=stage,
+        deals=n,
+        won=w,
+        observed=w / n if n else None,
+        rate=rate,
+        low=None if interval is None else interval[0],
+        high=None if interval is None else interval[1],
+        source=source,
+        wins_timed=0 if times is None else len(times),
+        median_days=None if times is None else _median(times),
+    )
 
 
 def _median(values: list[float]) -> float | None:
