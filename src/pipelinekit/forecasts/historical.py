@@ -138,6 +138,13 @@ class ReachedCount(BaseModel):
     """Closed deals that reached an open stage, and how many of them were won.
 
     ``segment`` is ``None`` for the count over every closed deal, else the segment value.
+
+    Example:
+        >>> from pipelinekit import demo
+        >>> e = HistoricalForecast().learn(demo.demo_history(opportunities=60, seed=42),
+        ...                                as_of="2024-09-30T00:00:00Z")
+        >>> e.reached[0]
+        ReachedCount(segment=None, stage='prospecting', deals=30, won=12)
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -156,6 +163,11 @@ class StageTiming(BaseModel):
         wins: per won deal that was in the stage: ``(stay, days to win)``, the length of
             its last stay there and the days from that last entry to the win (sorted).
         losses: per lost deal that was in the stage: the length of its last stay (sorted).
+
+    Example:
+        >>> t = StageTiming(stage="qualification", wins=((5.0, 12.5),), losses=(3.0,))
+        >>> t.wins[0]  # stayed 5 days, won 12.5 days after entering
+        (5.0, 12.5)
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -167,7 +179,14 @@ class StageTiming(BaseModel):
 
 class CreatedWon(BaseModel):
     """Revenue won in the period starting ``won_in`` from deals created in the period
-    starting ``created_in`` (in the evidence's reporting currency)."""
+    starting ``created_in`` (in the evidence's reporting currency).
+
+    Example:
+        >>> from datetime import date
+        >>> c = CreatedWon(won_in=date(2024, 3, 1), created_in=date(2024, 1, 1), amount="900")
+        >>> c.amount, (c.won_in.month - c.created_in.month)  # won two months after creation
+        (Decimal('900'), 2)
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
