@@ -28,6 +28,7 @@ from typing import Any
 
 import pipelinekit as pk
 from pipelinekit.errors import TransitionError
+from pipelinekit.forecasts.backtest import BacktestResult
 
 DATA_ENV = "PIPELINEKIT_DATA"
 
@@ -133,3 +134,18 @@ def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> No
 def section(title: str) -> None:
     """Print a section heading."""
     print(f"\n== {title}")
+
+
+def backtest_months(bt: BacktestResult) -> dict[str, dict[str, Any]]:
+    """The backtest's forecasters side by side, one row per first target period.
+
+    Each row: ``month`` (the period label), ``as_of``, ``actual``, one column per forecaster
+    (its forecast) and ``open`` (deals open at ``as_of``: scored + censored).
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for point in bt.points:
+        row = rows.setdefault(point.periods[0], {"month": point.periods[0], "as_of": point.as_of})
+        row["actual"] = point.actual
+        row[point.forecaster] = point.forecast
+        row["open"] = point.deals_scored + point.deals_censored
+    return rows

@@ -75,7 +75,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from _common import data_dir_or_exit, print_ingest, print_table, read_csv, section
+from _common import (
+    backtest_months,
+    data_dir_or_exit,
+    print_ingest,
+    print_table,
+    read_csv,
+    section,
+)
 
 import pipelinekit as pk
 from pipelinekit.forecasts.backtest import backtest
@@ -238,14 +245,9 @@ def main(data_dir: Path) -> dict[str, Any]:
         bt.summary(),
         ["forecaster", "points", "mae", "wape", "bias", "brier", "log_loss", "deals_scored"],
     )
-    by_month: dict[str, dict[str, Any]] = {}
-    for point in bt.points:
-        month = by_month.setdefault(point.periods[0], {"month": point.periods[0]})
-        month["actual"] = point.actual
-        month[point.forecaster] = point.forecast
-        month["open"] = point.deals_scored + point.deals_censored
-        if "rate_known" not in month:
-            month["rate_known"] = WinLoss().compute(history, as_of=point.as_of).overall.win_rate
+    by_month = backtest_months(bt)
+    for month in by_month.values():
+        month["rate_known"] = WinLoss().compute(history, as_of=month["as_of"]).overall.win_rate
     print_table(
         by_month.values(),
         ["month", "actual", "historical", "age-conditioned", "open", "rate_known"],

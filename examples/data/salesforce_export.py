@@ -88,7 +88,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from _common import data_dir_or_exit, print_ingest, print_table, read_csv, section
+from _common import (
+    backtest_months,
+    data_dir_or_exit,
+    print_ingest,
+    print_table,
+    read_csv,
+    section,
+)
 
 import pipelinekit as pk
 from pipelinekit.forecasts.backtest import backtest
@@ -288,13 +295,9 @@ def main(data_dir: Path) -> dict[str, Any]:
     )
     censored = bt.summary()[0]["deals_censored"]
     print(f"  deal forecasts left out (still open at the end of the export): {censored}")
-    by_month: dict[str, dict[str, Any]] = {}
-    for point in bt.points:
-        month = by_month.setdefault(point.periods[0], {"month": point.periods[0]})
-        month["actual"] = point.actual
-        month[point.forecaster] = point.forecast
-        month["open"] = point.deals_scored + point.deals_censored
-        before = history.as_of(point.as_of).values()
+    by_month = backtest_months(bt)
+    for month in by_month.values():
+        before = history.as_of(month["as_of"]).values()
         month["closed_before"] = sum(1 for o in before if not o.is_open)
     print_table(
         by_month.values(), ["month", "actual", "weighted", "historical", "open", "closed_before"]

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Literal, get_args
@@ -658,10 +658,8 @@ class HistoricalForecast:
                 + ": win probabilities are the stage weights (or overrides) and open deals "
                 "are placed by their expected close dates"
             )
-        table, durations, stays = _learn(evidence, scheme, self.prior_strength, notes)
-        allocations, deals = self._place_open(
-            layout, horizon, table, durations, stays, fallback, when
-        )
+        table, timing = _learn(evidence, scheme, self.prior_strength, notes)
+        allocations, deals = self._place_open(layout, horizon, table, timing, fallback, when)
         won_by_period = layout.won
         new_rates: tuple[NewBusinessRate, ...] = ()
         new: dict[str, Decimal] = {}
@@ -786,13 +784,17 @@ class HistoricalForecast:
         layout: Layout,
         horizon: Horizon,
         table: tuple[StageRate, ...],
-        durations: dict[str, list[tuple[float, float]]],
-        stays: tuple[dict[str, list[float]], dict[str, list[float]]],
+        timing: dict[str, StageTiming],
         fallback: str | None,
         when: datetime,
     ) -> tuple[list[dict[str, Decimal]], tuple[DealForecast, ...]]:
         rates = {(r.segment, r.stage): r.rate for r in table}
         order = _bucket_order(horizon)
+        won_stays = (  # sorted, as the wins are sorted by stay first
+            {k: [stay for stay, _ in t.wins] for k, t in timing.items()}
+            if self.condition_on_age
+            else {}
+        )
         segments: list[str | None] = []
         probabilities: list[Decimal] = []
         values: list[Decimal] = []
@@ -803,18 +805,20 @@ class HistoricalForecast:
             probability = _probability(opp, segment, rates, fallback is not None)
             age = days_between(opp.stage_entered_at, when)
             if fallback is None and self.condition_on_age:
-                probability = _given_age(probability, age, stays[0][opp.stage], stays[1][opp.stage])
+                probability = _given_age(
+                    probability, age, won_stays[opp.stage], timing[opp.stage].losses
+                )
             segments.append(segment)
             probabilities.append(probability)
             values.append(cents(placed.amount * probability))
-            if fallback is None and durations[opp.stage]:
+            if fallback is None and timing[opp.stage].wins:
                 timed.setdefault(opp.stage, []).append((i, age))
         spreads: dict[int, dict[str, Decimal] | None] = {}
         for stage, members in timed.items():
             shares = spread_by_stay(
                 [values[i] for i, _ in members],
                 [age for _, age in members],
-                durations[stage],
+                timing[stage].wins,
                 horizon,
             )
             spreads.update(zip((i for i, _ in members), shares, strict=True))
@@ -842,7 +846,9 @@ class HistoricalForecast:
         return allocations, tuple(deals)
 
 
-def _given_age(rate: Decimal, age: float, wins: list[float], losses: list[float]) -> Decimal:
+def _given_age(
+    rate: Decimal, age: float, wins: Sequence[float], losses: Sequence[float]
+) -> Decimal:
     """``P(won | still in the stage after age days)`` by Bayes' rule.
 
     ``rate · Sw / (rate · Sw + (1 − rate) · Sl)`` with ``Sw``/``Sl`` the shares of won/lost
@@ -921,30 +927,17 @@ def _learn(
     scheme: StageScheme,
     k: float,
     notes: list[str],
-) -> tuple[
-    tuple[StageRate, ...],
-    dict[str, list[tuple[float, float]]],
-    tuple[dict[str, list[float]], dict[str, list[float]]],
-]:
-    """The stage-rate table; per open stage, for each won deal that was in it, the length
-    of its last stay there and the days from that last entry to the win; and per open
-    stage the sorted lengths of the last stay in it of won deals and of lost deals."""
+) -> tuple[tuple[StageRate, ...], dict[str, StageTiming]]:
+    """The stage-rate table, and the evidence's stays per open stage (sorted)."""
     opens = list(scheme.open_stages)
     counts = {(r.segment, r.stage): (r.deals, r.won) for r in evidence.reached}
     timing = {t.stage: t for t in evidence.timings}
-    durations = {s.key: list(timing[s.key].wins) for s in opens}
-    stays: tuple[dict[str, list[float]], dict[str, list[float]]] = (
-        {s.key: [stay for stay, _ in timing[s.key].wins] for s in opens},
-        {s.key: list(timing[s.key].losses) for s in opens},
-    )
-    for values in stays[0].values():
-        values.sort()
     overall: dict[str, float] = {}
     rows: list[StageRate] = []
     weightless: list[str] = []
     for s in opens:
         n, w = counts.get((None, s.key), (0, 0))
-        times = sorted(d for _, d in durations[s.key])
+        times = sorted(d for _, d in timing[s.key].wins)
         if n:
             rate = w / n
             source: RateSource = "history"
@@ -963,7 +956,7 @@ def _learn(
             f"no closed deal reached {weightless}: their rate is the stage weight (or the "
             "overall win rate for a stage without weight)"
         )
-    untimed = [s.key for s in opens if not durations[s.key]]
+    untimed = [s.key for s in opens if not timing[s.key].wins]
     if evidence.closed and untimed:
         notes.append(
             f"no won deal was in {untimed}: deals there are placed by their expected close date"
@@ -975,7 +968,7 @@ def _learn(
             base = overall[s.key]
             rate = (w + k * base) / (n + k) if n + k > 0 else base
             rows.append(_rate_row(value, s.key, n, w, rate, "shrunk"))
-    return tuple(rows), durations, stays
+    return tuple(rows), timing
 
 
 def _rate_row(

@@ -198,8 +198,7 @@ def count_transitions(history: History, *, as_of: Instant) -> TransitionCounts:
     when = instant(as_of, argument="as_of")
     pipeline = history.until(when).as_of(when)
     scheme = pipeline.scheme
-    opens = [s.key for s in scheme.open_stages]
-    states = (*opens, WON_STATE, LOST_STATE)
+    states = _states(scheme)
     counts: dict[tuple[str, str], int] = {}
     time: dict[str, tuple[int, int]] = {}
     one = timedelta(microseconds=1)
@@ -216,6 +215,11 @@ def count_transitions(history: History, *, as_of: Instant) -> TransitionCounts:
                 target = _state(scheme, path[i + 1].stage)
                 counts[(visit.stage, target)] = counts.get((visit.stage, target), 0) + 1
     return _counts(when, states, counts, time)
+
+
+def _states(scheme: StageScheme) -> tuple[str, ...]:
+    """The chain's states: the open stage keys in funnel order, then won and lost."""
+    return (*(s.key for s in scheme.open_stages), WON_STATE, LOST_STATE)
 
 
 def _state(scheme: StageScheme, key: str) -> str:
@@ -680,7 +684,7 @@ class MarkovForecast:
             counts = count_transitions(history, as_of=when)
         else:
             counts = self.learned
-            states = (*(s.key for s in scheme.open_stages), WON_STATE, LOST_STATE)
+            states = _states(scheme)
             if counts.as_of != when or counts.states != states:
                 raise ArgumentError(
                     "learned",
