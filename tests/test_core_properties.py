@@ -226,3 +226,28 @@ def test_calculators_at_one_as_of_share_one_snapshot() -> None:
     later = mid + timedelta(days=30)
     assert history.as_of(later) != first  # another cut replaces the kept prefix
     assert history.until(mid) is not history.until(later)
+
+
+@SETTINGS
+@given(scheme_and_records(), st.data(), st.booleans())
+def test_a_prefix_reuses_the_states_of_opportunities_it_holds_whole(
+    case: tuple[StageScheme, list[dict[str, Any]]], data: st.DataObject, final_first: bool
+) -> None:
+    """An opportunity whose events all lie before the cut is in the same state as at the
+    end: the prefix takes that state (a draft, or the frozen one once the final snapshot
+    was built) instead of replaying it. Same snapshot as replaying only the prefix."""
+    scheme, recs = case
+    history = History.from_records(recs, scheme=scheme)
+    final = history.as_of(history.end) if final_first and history.end is not None else None
+    t = data.draw(cut_offs(recs))
+    snapshot = history.as_of(t)
+    earlier = [r for r in recs if datetime.fromisoformat(r["at"]) <= t]
+    assert snapshot == History.from_records(earlier, scheme=scheme).as_of(t)
+    assert list(snapshot) == list(History.from_records(earlier, scheme=scheme).as_of(t))
+    if final is not None:
+        last_at = {
+            oid: max(e.at for e in history.events if e.opportunity_id == oid) for oid in snapshot
+        }
+        whole = [oid for oid in snapshot if last_at[oid] <= t]
+        event("whole opportunities reused" if whole else "none whole")
+        assert all(snapshot[oid] is final[oid] for oid in whole)

@@ -39,6 +39,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pipelinekit._rows import (
+    AT,
+    EVENT_ID,
+    OPPORTUNITY_ID,
+    ROW_CLASSES,
+    Row,
+    RowMaker,
+    event_of,
+    same_event,
+)
 from pipelinekit._time import Instant, instant
 from pipelinekit.calculators import partition_of
 from pipelinekit.errors import (
@@ -63,6 +73,7 @@ __all__ = [
 ]
 
 Mode = Literal["strict", "lenient"]
+_CHUNK = 16_384  # records validated at a time (see History._ingest)
 
 
 @contextmanager
@@ -75,6 +86,14 @@ def _bulk_work() -> Iterator[None]:
     doubled the time of ``from_records`` (see docs/performance.md). Reference counting
     still frees everything as usual; only the cycle detector waits, and the caller's
     setting is restored on exit (if it was already disabled, it stays disabled).
+
+    On exit the objects created meanwhile are moved to the oldest generation first
+    (``gc.freeze()`` then ``gc.unfreeze()``, which splices lists and walks nothing).
+    Otherwise they would all still count as young, and the first allocation after
+    ``gc.enable()`` would run a young collection over every one of them: about 1 s after
+    ingesting 1M events. Cycles among them are still found, by the next full collection.
+    The move is skipped when the caller keeps objects frozen (``gc.get_freeze_count()``):
+    unfreezing would hand those back to the collector.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -82,6 +101,9 @@ def _bulk_work() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -188,45 +210,57 @@ class History:
     Build it with :meth:`from_records` (plain dicts) or :meth:`from_events`; it is
     immutable. Iterating yields the events in order.
 
+    It keeps its events compactly, as rows (one tuple of field values each, see
+    ``pipelinekit._rows``), and builds the event models of :attr:`events` only when they
+    are first asked for; reports and forecasts that work on snapshots never need them.
+
     Attributes:
         scheme: the stage scheme the events were checked against.
-        events: the applied events, ordered by time (ties keep input order).
         ingest: how the input records were accounted for.
     """
 
     __slots__ = (
+        "_events",
         "_final",
         "_final_pipeline",
         "_grouping",
         "_prefix",
+        "_rows",
+        "_settled",
         "_times",
-        "events",
         "ingest",
         "scheme",
     )
 
     scheme: StageScheme
-    events: tuple[Event, ...]
     ingest: IngestReport
 
     def __init__(
         self,
         *,
         scheme: StageScheme,
-        events: tuple[Event, ...],
+        events: Iterable[Event] = (),
         ingest: IngestReport,
+        _rows: list[Row] | None = None,
         _times: list[datetime] | None = None,
-        _final: dict[str, _Draft] | None = None,
+        _final: Mapping[str, _Draft | Opportunity] | None = None,
         _grouping: _Grouping | None = None,
+        _settled: Mapping[str, _Draft | Opportunity] | None = None,
     ) -> None:
         self.scheme = scheme
-        self.events = events
+        if _rows is None:
+            make = RowMaker()
+            _rows = [make(e) for e in events]
+        self._rows = _rows
+        self._events: tuple[Event, ...] | None = None
         self.ingest = ingest
-        self._times = [e.at for e in events] if _times is None else _times
+        self._times = [r[AT] for r in _rows] if _times is None else _times
         self._final = _final
         self._final_pipeline: Pipeline | None = None
         # where each opportunity's events are (None: work it out by a time-ordered fold)
         self._grouping = _grouping
+        # for a prefix: the final states of the history it was cut from (see _Grouping.fold)
+        self._settled = _settled
         # the last prefix asked of until(): calculators at one as_of share its snapshot
         self._prefix: History | None = None
 
@@ -276,23 +310,31 @@ class History:
         raw = records if isinstance(records, list) else list(records)
         context: dict[str, Any] = {"assume_tz": assume_tz, SHARED_TZ: {}}
         rejected: dict[int, RecordError] = {}
-        try:
-            validated: list[Event] = EVENTS_ADAPTER.validate_python(raw, context=context)
-            positions: Sequence[int] = range(len(raw))
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                loc = err["loc"]
-                if not loc or not isinstance(loc[0], int):
-                    raise ArgumentError("records", err["msg"]) from None
-                i = loc[0]
-                if i not in rejected:
-                    rejected[i] = record_error(err, raw[i], index=i, loc_offset=1)
-            if mode == "strict":
-                raise rejected[min(rejected)] from None
-            positions = [i for i in range(len(raw)) if i not in rejected]
-            validated = EVENTS_ADAPTER.validate_python([raw[i] for i in positions], context=context)
-        _share_fields_sets(validated)
-        return cls._build(scheme, validated, positions, raw, rejected, mode)
+        rows: list[Row] = []
+        positions: list[int] = []
+        make = RowMaker()
+        # Validate in chunks and keep only rows: the chunk's event models are freed before
+        # the next chunk reuses their memory, so at most a chunk of them lives at a time.
+        for start in range(0, len(raw), _CHUNK):
+            chunk = raw[start : start + _CHUNK]
+            try:
+                events = EVENTS_ADAPTER.validate_python(chunk, context=context)
+                kept: Sequence[int] = range(start, start + len(chunk))
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False):
+                    loc = err["loc"]
+                    if not loc or not isinstance(loc[0], int):
+                        raise ArgumentError("records", err["msg"]) from None
+                    i = start + loc[0]
+                    if i not in rejected:
+                        rejected[i] = record_error(err, raw[i], index=i, loc_offset=1)
+                if mode == "strict":
+                    raise rejected[min(rejected)] from None
+                kept = [i for i in range(start, start + len(chunk)) if i not in rejected]
+                events = EVENTS_ADAPTER.validate_python([raw[i] for i in kept], context=context)
+            rows += map(make, events)
+            positions += kept
+        return cls._build(scheme, rows, positions, raw, rejected, mode)
 
     @classmethod
     def from_events(
@@ -314,25 +356,28 @@ class History:
         given = list(events)
         rejected: dict[int, RecordError] = {}
         for i, event in enumerate(given):
-            if not isinstance(event, EventBase):
+            if type(event) not in ROW_CLASSES:
+                what = "a subclass of a pipelinekit event" if isinstance(event, EventBase) else ""
                 err = RecordError(
-                    f"expected an event object, got {type(event).__name__}; "
-                    "use History.from_records for plain dicts",
+                    f"expected an event object, got {type(event).__name__}"
+                    + (f" ({what}; use the event classes themselves)" if what else "")
+                    + "; use History.from_records for plain dicts",
                     index=i,
                 )
                 if mode == "strict":
                     raise err
                 rejected[i] = err
         positions = [i for i in range(len(given)) if i not in rejected]
-        validated = [given[i] for i in positions]
+        make = RowMaker()
         with _bulk_work():
-            return cls._build(scheme, validated, positions, given, rejected, mode)
+            rows = [make(given[i]) for i in positions]
+            return cls._build(scheme, rows, positions, given, rejected, mode)
 
     @classmethod
     def _build(
         cls,
         scheme: StageScheme,
-        validated: list[Event],
+        validated: list[Row],
         positions: Sequence[int],
         raw: Sequence[object],
         rejected: dict[int, RecordError],
@@ -342,14 +387,14 @@ class History:
         duplicates: list[Duplicate] = []
         kept = list(range(len(validated)))
         first_seen: dict[str, int] = {}
-        if any(e.event_id is not None for e in validated):
+        if any(row[EVENT_ID] is not None for row in validated):
             kept = []
-            for k, event in enumerate(validated):
-                eid = event.event_id
+            for k, row in enumerate(validated):
+                eid = row[EVENT_ID]
                 if eid is not None:
                     first = first_seen.setdefault(eid, k)
                     if first != k:
-                        if validated[first] == event:
+                        if same_event(validated[first], row):
                             duplicates.append(
                                 Duplicate(
                                     index=positions[k], event_id=eid, first_index=positions[first]
@@ -361,7 +406,7 @@ class History:
                             "with different content; an event_id must identify one fact",
                             index=positions[k],
                             event_id=eid,
-                            opportunity_id=event.opportunity_id,
+                            opportunity_id=row[OPPORTUNITY_ID],
                             field="event_id",
                         )
                         if strict:
@@ -376,7 +421,7 @@ class History:
         # events). Opportunities are independent, so the states, the rejections and (in
         # strict mode) the first error in time order are exactly those of a time-ordered
         # replay.
-        times = [validated[k].at for k in kept]
+        times = [validated[k][AT] for k in kept]
         rank: Sequence[int] = range(len(kept))
         if any(a > b for a, b in pairwise(times)):
             order = sorted(range(len(kept)), key=times.__getitem__)
@@ -390,7 +435,7 @@ class History:
             kept_in_time = kept
         groups: dict[str, list[int]] = {}
         for k, position in zip(kept, rank, strict=True):
-            oid = validated[k].opportunity_id
+            oid = validated[k][OPPORTUNITY_ID]
             group = groups.get(oid)
             if group is None:
                 groups[oid] = [position]
@@ -429,7 +474,7 @@ class History:
         )
         return cls(
             scheme=scheme,
-            events=tuple(applied),
+            _rows=applied,
             ingest=report,
             _times=applied_times,
             _final=states,
@@ -438,18 +483,29 @@ class History:
 
     # -- views ---------------------------------------------------------------------------
 
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """The applied events, ordered by time (ties keep input order).
+
+        Built from the rows the first time it is read, then kept: reading it costs the
+        memory of one pydantic model per event (about 1 KB each).
+        """
+        if self._events is None:
+            self._events = tuple(map(event_of, self._rows))
+        return self._events
+
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self._rows)
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)
 
     def __repr__(self) -> str:
         span = ""
-        if self.events:
+        if self._rows:
             span = f", {self._times[0].isoformat()} .. {self._times[-1].isoformat()}"
         return (
-            f"<History scheme={self.scheme.name!r}: {len(self.events)} events, "
+            f"<History scheme={self.scheme.name!r}: {len(self._rows)} events, "
             f"{len(self.opportunity_ids)} opportunities{span}>"
         )
 
@@ -482,7 +538,8 @@ class History:
             >>> h2.events == h.events
             True
         """
-        return [e.model_dump(mode="json") for e in self.events]
+        events = self._events if self._events is not None else map(event_of, self._rows)
+        return [e.model_dump(mode="json") for e in events]
 
     def until(self, t: Instant) -> History:
         """The history without events after ``t`` (events at exactly ``t`` are kept).
@@ -492,16 +549,17 @@ class History:
         snapshot, once built), so several calculators at one ``as_of`` replay it once.
         """
         cut = bisect_right(self._times, instant(t, argument="t"))
-        if cut == len(self.events):
+        if cut == len(self._rows):
             return self
         prefix = self._prefix
-        if prefix is None or len(prefix.events) != cut:
+        if prefix is None or len(prefix) != cut:
             prefix = self._prefix = History(
                 scheme=self.scheme,
-                events=self.events[:cut],
+                _rows=self._rows[:cut],
                 ingest=IngestReport(total=cut, applied=cut),
                 _times=self._times[:cut],
                 _grouping=self._grouping,  # positions past the cut are skipped
+                _settled=self._settled_states(),
             )
         return prefix
 
@@ -525,16 +583,11 @@ class History:
             ('a', 'c')
         """
         wanted = set(ids)
-        picked = [
-            (e, t)
-            for e, t in zip(self.events, self._times, strict=True)
-            if e.opportunity_id in wanted
-        ]
+        picked = [r for r in self._rows if r[OPPORTUNITY_ID] in wanted]
         return History(
             scheme=self.scheme,
-            events=tuple(e for e, _ in picked),
+            _rows=picked,
             ingest=IngestReport(total=len(picked), applied=len(picked)),
-            _times=[t for _, t in picked],
         )
 
     def partition(self, partitions: int) -> tuple[History, ...]:
@@ -550,40 +603,48 @@ class History:
             True
         """
         partition_of("", partitions)  # validates the count even for an empty history
-        buckets: list[list[tuple[Event, datetime]]] = [[] for _ in range(partitions)]
+        buckets: list[list[Row]] = [[] for _ in range(partitions)]
         owner: dict[str, int] = {}
-        for event, at in zip(self.events, self._times, strict=True):
-            oid = event.opportunity_id
+        for row in self._rows:
+            oid = row[OPPORTUNITY_ID]
             k = owner.get(oid)
             if k is None:
                 k = owner[oid] = partition_of(oid, partitions)
-            buckets[k].append((event, at))
+            buckets[k].append(row)
         return tuple(
             History(
                 scheme=self.scheme,
-                events=tuple(e for e, _ in bucket),
+                _rows=bucket,
                 ingest=IngestReport(total=len(bucket), applied=len(bucket)),
-                _times=[t for _, t in bucket],
             )
             for bucket in buckets
         )
 
-    def _states(self) -> dict[str, _Draft]:
+    def _states(self) -> Mapping[str, _Draft | Opportunity]:
         if self._final is None:
             if self._grouping is None:
-                self._final = fold(self.events, self.scheme)
+                self._final = fold(self._rows, self.scheme)
             else:
-                self._final = self._grouping.fold(self.events, self.scheme)
+                self._final = self._grouping.fold(self._rows, self.scheme, self._settled)
+        return self._final
+
+    def _settled_states(self) -> Mapping[str, _Draft | Opportunity] | None:
+        """Every opportunity's state after the last event, if known without a replay."""
+        if self._final_pipeline is not None:
+            return self._final_pipeline._opps
         return self._final
 
     def _final_snapshot(self) -> Pipeline:
         """Every opportunity's state after the last event, built once and kept (the
         working drafts are dropped once frozen)."""
         if self._final_pipeline is None:
-            opps = {k: d.freeze() for k, d in self._states().items()}
+            opps = {
+                k: d if isinstance(d, Opportunity) else d.freeze()
+                for k, d in self._states().items()
+            }
             when = self._times[-1] if self._times else datetime.min.replace(tzinfo=UTC)
             self._final_pipeline = Pipeline(self.scheme, when, opps)
-            self._final = None
+            self._final = self._settled = None
         return self._final_pipeline
 
 
@@ -761,9 +822,9 @@ def _single_currency(opps: list[Opportunity]) -> None:
 
 
 def _replay(
-    events: Sequence[Event], groups: Iterable[list[int]], scheme: StageScheme, strict: bool
+    events: Sequence[Row], groups: Iterable[list[int]], scheme: StageScheme, strict: bool
 ) -> tuple[dict[str, _Draft], dict[int, RecordError]]:
-    """Replay time-ordered ``events`` one opportunity at a time.
+    """Replay time-ordered ``events`` (rows) one opportunity at a time.
 
     ``groups`` holds, per opportunity, the positions of its events in ascending order.
     Returns the working states in order of opening and the events that failed, by
@@ -786,7 +847,7 @@ def _replay(
                 continue
             if not created:
                 created = True
-                opened.append((position, event.opportunity_id))
+                opened.append((position, event[OPPORTUNITY_ID]))
     opened.sort()
     return {oid: states[oid] for _, oid in opened}, failed
 
@@ -826,41 +887,41 @@ class _Grouping:
                 ends.append(len(positions))
         return cls(positions, ends)
 
-    def fold(self, events: Sequence[Event], scheme: StageScheme) -> dict[str, _Draft]:
-        """Replay the legal ``events`` (a prefix of the grouped ones: later positions
-        are skipped) into working states, in order of opening."""
+    def fold(
+        self,
+        events: Sequence[Row],
+        scheme: StageScheme,
+        settled: Mapping[str, _Draft | Opportunity] | None = None,
+    ) -> dict[str, _Draft | Opportunity]:
+        """Replay the legal ``events`` (rows, a prefix of the grouped ones: later
+        positions are skipped) into working states, in order of opening.
+
+        ``settled``, the final states of the whole grouped history, stands in for the
+        replay of every opportunity whose events all lie inside the prefix: its state
+        is the same object, neither replayed nor frozen again.
+        """
         cut = len(events)
         positions = self.positions
-        states: dict[str, _Draft] = {}
+        states: dict[str, _Draft | Opportunity] = {}
+        drafts: dict[str, _Draft] = {}
         opened: list[tuple[int, str]] = []
         start = 0
         for end in self.ends:
             first = positions[start]
             if first < cut:
-                for position in positions[start:end]:
-                    if position >= cut:
-                        break
-                    step(states, events[position], scheme)
-                opened.append((first, events[first].opportunity_id))
+                oid = events[first][OPPORTUNITY_ID]
+                if settled is not None and positions[end - 1] < cut:
+                    states[oid] = settled[oid]
+                else:
+                    for position in positions[start:end]:
+                        if position >= cut:
+                            break
+                        step(drafts, events[position], scheme)
+                    states[oid] = drafts[oid]
+                opened.append((first, oid))
             start = end
         opened.sort()
         return {oid: states[oid] for _, oid in opened}
-
-
-def _share_fields_sets(events: list[Event]) -> None:
-    """Let freshly validated events with the same set fields share one fields-set.
-
-    pydantic-core gives every instance its own ``__pydantic_fields_set__`` (~700 bytes, more
-    than the instance's ``__dict__``), while a History has a handful of distinct ones. The
-    events are frozen, so pydantic never adds to the set in place (``model_copy`` copies it
-    first); sharing changes nothing observable and saves ~0.7 GB per million events.
-    """
-    shared: dict[frozenset[str], set[str]] = {}
-    for event in events:
-        own = event.__pydantic_fields_set__
-        common = shared.setdefault(frozenset(own), own)
-        if common is not own:
-            object.__setattr__(event, "__pydantic_fields_set__", common)
 
 
 def _check_mode(mode: str) -> None:

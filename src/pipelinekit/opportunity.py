@@ -25,10 +25,12 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict
 
+from pipelinekit._rows import ROW_CLASSES, Row
+from pipelinekit._rows import trusted as _trusted
 from pipelinekit.errors import RecordError, TransitionError
 from pipelinekit.events import (
     ActivityLogged,
@@ -47,26 +49,6 @@ __all__ = ["Activity", "NextAction", "Opportunity", "StageVisit", "apply", "reac
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _HUNDRED = Decimal(100)
-_M = TypeVar("_M", bound=BaseModel)
-_set = object.__setattr__
-
-
-def _trusted(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
-    """What ``cls.model_construct(**values)`` gives, without its per-call Python loop.
-
-    For the replay's own output only: ``values`` holds every field of ``cls``, in field
-    order (``__dict__`` order is the repr order) and already valid. ``model_construct`` walks
-    every field and its aliases on each call, which dominated freezing 200k opportunities.
-    ``fields_set`` (all the fields) is shared between instances: the models are frozen, so
-    pydantic never adds to it in place (``model_copy`` copies it first), and one set per
-    class instead of one per instance saves ~700 bytes each.
-    """
-    obj = cls.__new__(cls)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", fields_set)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
 
 
 def _all_fields(cls: type[BaseModel]) -> set[str]:
@@ -407,6 +389,9 @@ _APPLY: dict[type, Callable[..., None]] = {
     ActivityLogged: _Draft._activity_logged,
     NextActionScheduled: _Draft._next_action_scheduled,
 }
+# a History's rows (pipelinekit._rows) have their events' attributes: same methods
+_APPLY.update({ROW_CLASSES[cls]: method for cls, method in list(_APPLY.items())})
+_OPENS = (Opened, ROW_CLASSES[Opened])
 
 
 def _known_stage(scheme: StageScheme, event: Opened | StageChanged) -> Stage:
@@ -470,21 +455,25 @@ def apply(opportunity: Opportunity | None, event: Event, scheme: StageScheme) ->
     return draft.freeze()
 
 
-def step(states: dict[str, _Draft], event: Event, scheme: StageScheme) -> None:
+def step(states: dict[str, _Draft], event: Event | Row, scheme: StageScheme) -> None:
     """Apply ``event`` to the working state of its opportunity in ``states``, in place.
 
-    The one replay step that :class:`~pipelinekit.History` folds over its events.
+    The one replay step that :class:`~pipelinekit.History` folds over its events, which
+    it keeps as rows (:mod:`pipelinekit._rows`): a row has its event's attributes, so the
+    state machine reads both alike.
     """
+    # a row stands for its event (same attribute names and values): read it as one
+    event = cast(Event, event)
     draft = states.get(event.opportunity_id)
     if draft is None:
-        if not isinstance(event, Opened):
+        if not isinstance(event, _OPENS):
             raise _not_opened(event)
         states[event.opportunity_id] = _Draft.opened(event, scheme)
     else:
         draft.apply(event, scheme)
 
 
-def fold(events: Iterable[Event], scheme: StageScheme) -> dict[str, _Draft]:
+def fold(events: Iterable[Event | Row], scheme: StageScheme) -> dict[str, _Draft]:
     """Replay ``events`` (ordered and known to be legal) into working states."""
     states: dict[str, _Draft] = {}
     for event in events:
