@@ -27,6 +27,8 @@ from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
+from pydantic_core import CoreConfig, CoreSchema, SchemaValidator
+from pydantic_core import core_schema as cs
 
 from pipelinekit.events import (
     ActivityLogged,
@@ -109,6 +111,59 @@ _VALUES: dict[type[BaseModel], Callable[[BaseModel], tuple[Any, ...]]] = {
 }
 
 
+def _record_schema(cls: type[BaseModel], config: CoreConfig) -> CoreSchema:
+    """The schema of a record of ``cls`` as a typed dict: the model's own field validators
+    and config (so the same values, errors and error locations), but a field the record
+    does not give stays absent, so the keys of the result are the model's fields-set."""
+    model = cls.__pydantic_core_schema__
+    if model["type"] != "model" or model["schema"]["type"] != "model-fields":
+        raise TypeError(f"{cls.__name__}: unexpected core schema {model['type']!r}")
+    fields: dict[str, cs.TypedDictField] = {}
+    for name, field in model["schema"]["fields"].items():
+        inner = field["schema"]
+        if inner["type"] == "default":
+            if "default_factory" in inner:
+                raise TypeError(f"{cls.__name__}.{name}: default factories are not supported")
+            fields[name] = cs.typed_dict_field(inner["schema"], required=False)
+        else:
+            fields[name] = cs.typed_dict_field(inner, required=True)
+    return cs.typed_dict_schema(fields, extra_behavior="forbid", config=config)
+
+
+def _records_validator() -> SchemaValidator:
+    """A list of records of any event type, under the event models' shared config."""
+    configs = {
+        tuple(
+            sorted(
+                (k, v)
+                for k, v in (c.__pydantic_core_schema__.get("config") or {}).items()
+                if k != "title"
+            )
+        )
+        for c in EVENT_CLASSES
+    }
+    if len(configs) != 1:
+        raise TypeError("the event classes must share one model config")
+    config = CoreConfig(**dict(configs.pop()))  # type: ignore[typeddict-item]
+    union = cs.tagged_union_schema(
+        {cls.model_fields["type"].default: _record_schema(cls, config) for cls in EVENT_CLASSES},
+        discriminator="type",
+    )
+    # a typed dict's fields follow its own config, not the validator's
+    return SchemaValidator(cs.list_schema(union), config)
+
+
+_RECORDS = _records_validator()
+_ROW_OF_TAG: dict[str, tuple[type[Row], tuple[str, ...], tuple[Any, ...]]] = {
+    cls.model_fields["type"].default: (
+        ROW_CLASSES[cls],
+        tuple(cls.model_fields),
+        tuple(f.default for f in cls.model_fields.values()),
+    )
+    for cls in EVENT_CLASSES
+}
+
+
 class RowMaker:
     """Turns event models into rows, sharing one fields-set per distinct set of fields.
 
@@ -120,6 +175,25 @@ class RowMaker:
 
     def __init__(self) -> None:
         self._shared: dict[frozenset[str], set[str]] = {}
+
+    def from_records(self, records: list[Any], context: dict[str, Any]) -> list[Row]:
+        """Validate plain-dict records straight into rows (no event models on the way).
+
+        Raises:
+            pydantic.ValidationError: as validating them into events would, with the same
+                errors at the same locations.
+        """
+        shared = self._shared
+        rows: list[Row] = []
+        append = rows.append
+        for fields in _RECORDS.validate_python(records, context=context):
+            row_cls, names, defaults = _ROW_OF_TAG[fields["type"]]
+            given = frozenset(fields)
+            common = shared.get(given)
+            if common is None:
+                common = shared[given] = set(given)
+            append(_new(row_cls, (*map(fields.get, names, defaults), common)))
+        return rows
 
     def __call__(self, event: BaseModel) -> Row:
         cls = type(event)

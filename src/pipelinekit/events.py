@@ -338,8 +338,11 @@ def record_error(
             field="type",
         )
     if kind in ("model_attributes_type", "model_type", "dict_type"):
+        hint = (
+            " (an event object: use History.from_events)" if isinstance(record, EventBase) else ""
+        )
         return RecordError(
-            f"a record must be a mapping of fields, got {type(record).__name__}",
+            f"a record must be a mapping of fields, got {type(record).__name__}{hint}",
             index=index,
         )
     # loc is (type-tag, field, ...) for a union member

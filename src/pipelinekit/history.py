@@ -58,7 +58,7 @@ from pipelinekit.errors import (
     PipelineError,
     RecordError,
 )
-from pipelinekit.events import EVENTS_ADAPTER, SHARED_TZ, Event, EventBase, record_error
+from pipelinekit.events import SHARED_TZ, Event, EventBase, record_error
 from pipelinekit.opportunity import Opportunity, _Draft, fold, step
 from pipelinekit.results import html_table, records_to_pandas
 from pipelinekit.stages import StageScheme
@@ -313,13 +313,13 @@ class History:
         rows: list[Row] = []
         positions: list[int] = []
         make = RowMaker()
-        # Validate in chunks and keep only rows: the chunk's event models are freed before
-        # the next chunk reuses their memory, so at most a chunk of them lives at a time.
+        # Validate in chunks straight into rows (pipelinekit._rows): the validated dicts of
+        # a chunk are freed before the next chunk reuses their memory.
         for start in range(0, len(raw), _CHUNK):
             chunk = raw[start : start + _CHUNK]
             try:
-                events = EVENTS_ADAPTER.validate_python(chunk, context=context)
-                kept: Sequence[int] = range(start, start + len(chunk))
+                rows += make.from_records(chunk, context)
+                positions += range(start, start + len(chunk))
             except ValidationError as exc:
                 for err in exc.errors(include_url=False):
                     loc = err["loc"]
@@ -331,9 +331,8 @@ class History:
                 if mode == "strict":
                     raise rejected[min(rejected)] from None
                 kept = [i for i in range(start, start + len(chunk)) if i not in rejected]
-                events = EVENTS_ADAPTER.validate_python([raw[i] for i in kept], context=context)
-            rows += map(make, events)
-            positions += kept
+                rows += make.from_records([raw[i] for i in kept], context)
+                positions += kept
         return cls._build(scheme, rows, positions, raw, rejected, mode)
 
     @classmethod
