@@ -22,20 +22,21 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, timezone, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError, TzInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pipelinekit.errors import RecordError
 
@@ -57,51 +58,77 @@ __all__ = [
 
 SHARED_TZ = "pipelinekit.shared_tz"
 """Validation-context key of a per-call ``dict`` that makes equal offsets share one tzinfo."""
+_fromisoformat = datetime.fromisoformat
 
 
-def _aware(value: datetime, info: ValidationInfo) -> datetime:
-    zone = value.tzinfo
-    if type(zone) is TzInfo:
-        # pydantic-core parses each offset into a fresh TzInfo (always a fixed offset, so no
-        # utcoffset() check is needed). Aware datetimes whose tzinfo objects differ compare by
-        # calling utcoffset() on both sides, ~10x slower than with one shared object, and
-        # History sorts, order-checks and bisects on them; so bulk ingestion passes a
-        # per-call cache in the context and equal offsets end up sharing one TzInfo. The
-        # value is unchanged (same instant, same offset, same repr).
-        shared = info.context.get(SHARED_TZ) if isinstance(info.context, dict) else None
-        if shared is not None:
-            canonical = shared.setdefault(zone, zone)
-            if canonical is not zone:
-                return value.replace(tzinfo=canonical)
-        return value
-    if zone is not None and value.utcoffset() is not None:
-        return _fixed_offset(value)
-    assumed = info.context.get("assume_tz") if isinstance(info.context, Mapping) else None
-    if isinstance(assumed, tzinfo):
-        return _fixed_offset(value.replace(tzinfo=assumed))
-    raise PydanticCustomError(
-        "naive_datetime",
-        "timestamp has no timezone; give an offset (e.g. '+00:00') or pass assume_tz=",
-    )
+def _canonical_shape(value: str) -> bool:
+    """``YYYY-MM-DDTHH:MM:SSZ`` or ``YYYY-MM-DDTHH:MM:SS+HH:MM``, the usual export form, in
+    which ``datetime.fromisoformat`` and pydantic accept and read exactly the same strings
+    (tested in ``tests/test_timestamps.py``); any other string goes to pydantic's parser."""
+    n = len(value)
+    return (
+        (n == 25 and value[19] in "+-" and value[22] == ":") or (n == 20 and value[19] == "Z")
+    ) and (value[4] == value[7] == "-" and value[10] == "T" and value[13] == value[16] == ":")
 
 
-def _fixed_offset(value: datetime) -> datetime:
-    """The same instant with a fixed-offset tzinfo (the offset in force at that instant).
+def _timestamp(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> datetime:
+    """Parse a timestamp and give it a fixed-offset ``datetime.timezone``.
 
+    The usual ``...T10:00:00+00:00`` strings are parsed by ``datetime.fromisoformat`` (about
+    3x faster than pydantic's parser plus a conversion, measured at 1M records); everything
+    else goes through pydantic's ``datetime`` validation and its errors.
+    """
+    if type(value) is str and _canonical_shape(value):
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            parsed = handler(value)
+    else:
+        parsed = handler(value)
+    zone = parsed.tzinfo
+    if zone is UTC:
+        return parsed
+    return _fixed_offset(parsed, info)
+
+
+def _fixed_offset(value: datetime, info: ValidationInfo) -> datetime:
+    """The same instant and offset with a ``datetime.timezone`` tzinfo.
+
+    Naive values take the ``assume_tz`` of the validation context (else they are an error).
     Python subtracts two datetimes that share a tzinfo object by wall clock, ignoring
     daylight-saving changes between them; with a zone such as ``ZoneInfo("Europe/Warsaw")``
     a stage stay across the March change would come out an hour long or short. Fixed
     offsets make every difference an exact elapsed time.
+
+    Aware datetimes whose tzinfo objects differ compare by calling ``utcoffset()`` on both
+    sides, several times slower than with one shared object, and History sorts,
+    order-checks and bisects on them; so bulk ingestion passes a per-call cache in the
+    context (``SHARED_TZ``) and equal offsets end up sharing one ``timezone`` (UTC is
+    always ``datetime.UTC``). The value is unchanged: same instant, same offset.
     """
-    if isinstance(value.tzinfo, timezone):
-        return value
-    offset = value.utcoffset()
-    assert offset is not None  # callers pass aware values
-    return value.replace(tzinfo=timezone(offset))
+    context = info.context if isinstance(info.context, Mapping) else {}
+    if value.tzinfo is None or value.utcoffset() is None:
+        assumed = context.get("assume_tz")
+        if not isinstance(assumed, tzinfo):
+            raise PydanticCustomError(
+                "naive_datetime",
+                "timestamp has no timezone; give an offset (e.g. '+00:00') or pass assume_tz=",
+            )
+        value = value.replace(tzinfo=assumed)
+    zone = value.tzinfo
+    if type(zone) is not timezone:  # pydantic's TzInfo, a ZoneInfo, ...: its offset then
+        offset = value.utcoffset()
+        assert offset is not None  # aware by now
+        zone = timezone(offset)  # timezone(timedelta(0)) is datetime.UTC
+    shared = context.get(SHARED_TZ)
+    if isinstance(shared, dict):
+        zone = shared.setdefault(zone, zone)  # timezones are equal when their offsets are
+    return value if value.tzinfo is zone else value.replace(tzinfo=zone)
 
 
-Timestamp = Annotated[datetime, AfterValidator(_aware)]
-"""A timezone-aware instant; naive values take the ``assume_tz`` from the validation context."""
+Timestamp = Annotated[datetime, WrapValidator(_timestamp)]
+"""A timezone-aware instant with a fixed-offset ``datetime.timezone``; naive values take the
+``assume_tz`` from the validation context."""
 
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("1e15"), max_digits=28, allow_inf_nan=False)]
 """A non-negative amount, exact, at most 10^15 and 28 significant digits."""
