@@ -59,7 +59,7 @@ from pipelinekit.errors import (
     RecordError,
 )
 from pipelinekit.events import SHARED_TZ, Event, EventBase, record_error
-from pipelinekit.opportunity import Opportunity, _Draft, fold, step
+from pipelinekit.opportunity import Opportunity, _Draft, begin, fold
 from pipelinekit.results import html_table, records_to_pandas
 from pipelinekit.stages import StageScheme
 
@@ -834,19 +834,20 @@ def _replay(
     failed: dict[int, RecordError] = {}
     opened: list[tuple[int, str]] = []
     for group in groups:
-        created = False
+        draft: _Draft | None = None
         for position in group:
             event = events[position]
             try:
-                step(states, event, scheme)
+                if draft is None:
+                    draft = begin(event, scheme)
+                    states[event[OPPORTUNITY_ID]] = draft
+                    opened.append((position, event[OPPORTUNITY_ID]))
+                else:
+                    draft.apply(event, scheme)
             except RecordError as exc:
                 failed[position] = exc
                 if strict:
                     break
-                continue
-            if not created:
-                created = True
-                opened.append((position, event[OPPORTUNITY_ID]))
     opened.sort()
     return {oid: states[oid] for _, oid in opened}, failed
 
@@ -902,7 +903,6 @@ class _Grouping:
         cut = len(events)
         positions = self.positions
         states: dict[str, _Draft | Opportunity] = {}
-        drafts: dict[str, _Draft] = {}
         opened: list[tuple[int, str]] = []
         start = 0
         for end in self.ends:
@@ -912,11 +912,12 @@ class _Grouping:
                 if settled is not None and positions[end - 1] < cut:
                     states[oid] = settled[oid]
                 else:
-                    for position in positions[start:end]:
+                    draft = begin(events[first], scheme)
+                    for position in positions[start + 1 : end]:
                         if position >= cut:
                             break
-                        step(drafts, events[position], scheme)
-                    states[oid] = drafts[oid]
+                        draft.apply(events[position], scheme)
+                    states[oid] = draft
                 opened.append((first, oid))
             start = end
         opened.sort()

@@ -285,7 +285,8 @@ class _Draft:
         )
         return _trusted(Opportunity, values, _OPPORTUNITY_FIELDS)
 
-    def apply(self, event: Event, scheme: StageScheme) -> None:
+    def apply(self, event: Event | Row, scheme: StageScheme) -> None:
+        event = cast(Event, event)  # a row reads as its event (same attributes)
         if event.at < self.last_event_at:
             raise RecordError(
                 f"event at {event.at.isoformat()} is earlier than the opportunity's latest "
@@ -462,15 +463,21 @@ def step(states: dict[str, _Draft], event: Event | Row, scheme: StageScheme) -> 
     it keeps as rows (:mod:`pipelinekit._rows`): a row has its event's attributes, so the
     state machine reads both alike.
     """
-    # a row stands for its event (same attribute names and values): read it as one
-    event = cast(Event, event)
-    draft = states.get(event.opportunity_id)
+    oid = cast(Event, event).opportunity_id
+    draft = states.get(oid)
     if draft is None:
-        if not isinstance(event, _OPENS):
-            raise _not_opened(event)
-        states[event.opportunity_id] = _Draft.opened(event, scheme)
+        states[oid] = begin(event, scheme)
     else:
         draft.apply(event, scheme)
+
+
+def begin(event: Event | Row, scheme: StageScheme) -> _Draft:
+    """The working state an opportunity's first event creates (it must be ``opened``)."""
+    # a row stands for its event (same attribute names and values): read it as one
+    event = cast(Event, event)
+    if not isinstance(event, _OPENS):
+        raise _not_opened(event)
+    return _Draft.opened(event, scheme)
 
 
 def fold(events: Iterable[Event | Row], scheme: StageScheme) -> dict[str, _Draft]:
