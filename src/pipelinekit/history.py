@@ -384,10 +384,10 @@ class History:
     ) -> History:
         strict = mode == "strict"
         duplicates: list[Duplicate] = []
-        kept = list(range(len(validated)))
-        first_seen: dict[str, int] = {}
-        if any(row[EVENT_ID] is not None for row in validated):
-            kept = []
+        kept: Sequence[int] = range(len(validated))
+        if _repeats_an_event_id(validated):
+            first_seen: dict[str, int] = {}
+            unique: list[int] = []
             for k, row in enumerate(validated):
                 eid = row[EVENT_ID]
                 if eid is not None:
@@ -412,7 +412,8 @@ class History:
                             raise err
                         rejected[positions[k]] = err
                         continue
-                kept.append(k)
+                unique.append(k)
+            kept = unique
 
         # Order by time (ties keep input order), then replay one opportunity at a time in
         # input order: each opportunity's events and working state stay hot in the CPU
@@ -422,6 +423,7 @@ class History:
         # replay.
         times = [validated[k][AT] for k in kept]
         rank: Sequence[int] = range(len(kept))
+        kept_in_time: Sequence[int]
         if any(a > b for a, b in pairwise(times)):
             order = sorted(range(len(kept)), key=times.__getitem__)
             kept_in_time = [kept[j] for j in order]
@@ -850,6 +852,14 @@ def _replay(
                     break
     opened.sort()
     return {oid: states[oid] for _, oid in opened}, failed
+
+
+def _repeats_an_event_id(rows: list[Row]) -> bool:
+    """Whether two rows share an ``event_id`` (a quick check in C before the exact loop)."""
+    ids = [row[EVENT_ID] for row in rows]
+    distinct = set(ids)
+    distinct.discard(None)
+    return len(distinct) < len(ids) - ids.count(None)
 
 
 def _renumbering(size: int, dropped: Mapping[int, object]) -> list[int]:
