@@ -105,3 +105,19 @@ def test_as_of_with_datetimes_of_other_tzinfo_types() -> None:
     before = datetime(2024, 1, 7, 8, 59, 59, tzinfo=timezone(timedelta(hours=-5)))
     assert h.as_of(before)["a"].is_open
     assert len(h.until(before)) == 4
+
+
+def test_trusted_deal_forecasts_equal_validated_ones() -> None:
+    from pipelinekit import demo
+    from pipelinekit.forecasts import OutcomeDistribution, WeightedForecast
+    from pipelinekit.forecasts.result import DealForecast
+
+    history = demo.demo_history(opportunities=60, seed=7)
+    for forecaster in (WeightedForecast(), OutcomeDistribution()):
+        deals = forecaster.compute(history, as_of="2024-09-30T00:00:00Z").deals
+        assert deals
+        for deal in deals:
+            validated = DealForecast.model_validate(deal.model_dump())
+            assert deal == validated
+            assert repr(deal) == repr(validated)
+            assert deal.model_fields_set == validated.model_fields_set

@@ -19,6 +19,7 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Literal, get_args
 
+from pipelinekit._rows import trusted
 from pipelinekit.errors import ArgumentError
 from pipelinekit.forecasts.result import (
     LATER,
@@ -322,21 +323,33 @@ def probability_function(source: ProbabilitySource) -> Callable[[Opportunity], D
 def deal_forecasts(
     layout: Layout, probability: Callable[[Opportunity], Decimal]
 ) -> tuple[DealForecast, ...]:
-    """One :class:`DealForecast` per placed open deal, ordered by opportunity id."""
+    """One :class:`DealForecast` per placed open deal, ordered by opportunity id.
+
+    Built without validating again (``trusted``): every value comes from a validated
+    opportunity or is computed here with the field's type (a third of the weighted
+    forecast's time at 80k open deals went into validating them).
+    """
     return tuple(
-        DealForecast(
-            opportunity_id=d.opportunity.id,
-            stage=d.opportunity.stage,
-            amount=d.amount,
-            win_probability=float(p),
-            expected=d.amount * p,
-            bucket=d.bucket,
-            group=d.group,
-            category=d.category,
+        trusted(
+            DealForecast,
+            {
+                "opportunity_id": d.opportunity.id,
+                "stage": d.opportunity.stage,
+                "amount": d.amount,
+                "win_probability": float(p),
+                "expected": d.amount * p,
+                "bucket": d.bucket,
+                "group": d.group,
+                "category": d.category,
+            },
+            _DEAL_FIELDS,
         )
         for d in layout.open
         for p in (probability(d.opportunity),)
     )
+
+
+_DEAL_FIELDS = set(DealForecast.model_fields)
 
 
 def skeleton_rows(
