@@ -230,7 +230,7 @@ class _Draft:
     source: str | None
     name: str | None
     next_action: NextAction | None
-    activities: list[Activity]
+    activities: list[tuple[datetime, str, str | None, str | None]]  # at, kind, note, actor
     path: list[tuple[str, datetime, datetime | None]]
     opened_at: datetime
     opened_by: str | None
@@ -272,13 +272,16 @@ class _Draft:
         d = cls()
         for name in cls.__slots__:
             setattr(d, name, getattr(opp, name))
-        d.activities = list(opp.activities)
+        d.activities = [(a.at, a.kind, a.note, a.actor) for a in opp.activities]
         d.path = [(v.stage, v.entered_at, v.exited_at) for v in opp.path]
         return d
 
     def freeze(self) -> Opportunity:
         values = dict(zip(_OPPORTUNITY_ORDER, _opportunity_values(self), strict=True))
-        values["activities"] = tuple(self.activities)
+        values["activities"] = tuple(
+            _trusted(Activity, {"at": t, "kind": k, "note": n, "actor": a}, _ACTIVITY_FIELDS)
+            for t, k, n, a in self.activities
+        )
         values["path"] = tuple(
             _trusted(StageVisit, {"stage": s, "entered_at": e, "exited_at": x}, _VISIT_FIELDS)
             for s, e, x in self.path
@@ -356,13 +359,8 @@ class _Draft:
         self.owner = event.owner
 
     def _activity_logged(self, event: ActivityLogged, scheme: StageScheme) -> None:
-        self.activities.append(
-            _trusted(
-                Activity,
-                {"at": event.at, "kind": event.kind, "note": event.note, "actor": event.actor},
-                _ACTIVITY_FIELDS,
-            )
-        )
+        # kept as a tuple (a quarter of an Activity model's memory) until frozen
+        self.activities.append((event.at, event.kind, event.note, event.actor))
 
     def _next_action_scheduled(self, event: NextActionScheduled, scheme: StageScheme) -> None:
         if event.due is None:
