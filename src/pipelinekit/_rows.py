@@ -24,23 +24,13 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, get_args
 
 from pydantic import BaseModel
 from pydantic_core import CoreConfig, CoreSchema, SchemaValidator
 from pydantic_core import core_schema as cs
 
-from pipelinekit.events import (
-    ActivityLogged,
-    AmountChanged,
-    CloseDateChanged,
-    Event,
-    NextActionScheduled,
-    Opened,
-    OwnerChanged,
-    ProbabilitySet,
-    StageChanged,
-)
+from pipelinekit.events import Event
 
 __all__ = [
     "AT",
@@ -58,16 +48,8 @@ __all__ = [
 Row = tuple[Any, ...]
 """A row (typed loosely: its class is made at import time from the event class)."""
 
-EVENT_CLASSES: tuple[type[BaseModel], ...] = (
-    Opened,
-    StageChanged,
-    AmountChanged,
-    CloseDateChanged,
-    ProbabilitySet,
-    OwnerChanged,
-    ActivityLogged,
-    NextActionScheduled,
-)
+EVENT_CLASSES: tuple[type[BaseModel], ...] = get_args(get_args(Event)[0])
+"""Every event class, in the order of the :data:`~pipelinekit.events.Event` union."""
 # positions of the fields every event has (EventBase's, first in every event class)
 OPPORTUNITY_ID, AT, EVENT_ID = 1, 2, 3
 _set = object.__setattr__
