@@ -53,6 +53,10 @@ EVENT_CLASSES: tuple[type[BaseModel], ...] = get_args(get_args(Event)[0])
 # positions of the fields every event has (EventBase's, first in every event class)
 OPPORTUNITY_ID, AT, EVENT_ID = 1, 2, 3
 _set = object.__setattr__
+# BaseModel's slot descriptors: setting through them skips object.__setattr__'s lookup
+_set_fields_set = vars(BaseModel)["__pydantic_fields_set__"].__set__
+_set_extra = vars(BaseModel)["__pydantic_extra__"].__set__
+_set_private = vars(BaseModel)["__pydantic_private__"].__set__
 _new = tuple.__new__
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -69,9 +73,9 @@ def trusted(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
     """
     obj = cls.__new__(cls)
     _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", fields_set)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    _set_fields_set(obj, fields_set)
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 
