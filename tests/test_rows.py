@@ -291,3 +291,17 @@ def test_an_event_object_among_records_is_pointed_to_from_events() -> None:
     ):
         History.from_records([event], scheme=SCHEME)  # type: ignore[list-item]
     assert History.from_events([event], scheme=SCHEME).events == (event,)
+
+
+def test_a_history_pickles_with_its_rows() -> None:
+    h = demo.demo_history(opportunities=30, seed=2)
+    mid = "2024-06-30T00:00:00Z"
+    for before in (False, True):
+        if before:  # with a kept prefix and a final snapshot inside
+            h.as_of(mid)
+            h.as_of(h.end)  # type: ignore[arg-type]
+        back = pickle.loads(pickle.dumps(h))
+        assert back.events == h.events
+        assert back.ingest == h.ingest
+        assert back.as_of(mid) == h.as_of(mid)
+        assert back.as_of(h.end) == h.as_of(h.end)  # type: ignore[arg-type]
