@@ -305,3 +305,21 @@ def test_a_history_pickles_with_its_rows() -> None:
         assert back.ingest == h.ingest
         assert back.as_of(mid) == h.as_of(mid)
         assert back.as_of(h.end) == h.as_of(h.end)  # type: ignore[arg-type]
+
+
+def test_iterating_builds_events_one_at_a_time_and_keeps_none() -> None:
+    from pipelinekit.reports.activity import ActivityReport
+    from pipelinekit.reports.movement import PipelineMovement
+
+    h = demo.demo_history(opportunities=30, seed=2)
+    assert list(h) == list(demo.demo_history(opportunities=30, seed=2).events)
+    assert h._events is None
+    as_of = "2024-09-30T00:00:00Z"
+    ActivityReport(window=("2024-07-01T00:00:00Z", "2024-09-30T00:00:00Z")).compute(h, as_of=as_of)
+    PipelineMovement(start="2024-07-01T00:00:00Z", period=("quarter", "2024-07-01")).compute(
+        h, as_of=as_of
+    )
+    assert h._events is None
+    assert h.until(as_of)._events is None
+    assert h.events is h.events  # reading the attribute builds and keeps them
+    assert list(h) == list(h.events)

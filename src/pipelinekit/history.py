@@ -499,7 +499,11 @@ class History:
         return len(self._rows)
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(self.events)
+        """The events in order; built one at a time (and not kept) unless :attr:`events`
+        was read already, so iterating over a large History costs no memory."""
+        if self._events is not None:
+            return iter(self._events)
+        return map(event_of, self._rows)
 
     def __repr__(self) -> str:
         span = ""

@@ -224,7 +224,7 @@ class ActivityReport:
         history = history.until(when)
         start, end = self.window
         kinds: dict[str | None, Counter[str]] = {}
-        for group, kind in self._activities(history.events):
+        for group, kind in self._activities(history):  # events built one at a time
             kinds.setdefault(group, Counter())[kind] += 1
         deals: dict[str | None, list[int]] = {}
         today = when.date()

@@ -565,7 +565,7 @@ def _exit(e: Opportunity, period: Period, s: Opportunity | None) -> tuple[Moveme
 def _slippage(history: History, start: datetime, relevant: set[str]) -> tuple[SlippageRow, ...]:
     close: dict[str, date | None] = {}
     found: dict[str, list[Any]] = {}
-    for event in history.events:
+    for event in history:  # events built one at a time, not kept
         oid = event.opportunity_id
         if isinstance(event, Opened):
             close[oid] = event.expected_close
