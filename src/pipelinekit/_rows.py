@@ -193,7 +193,7 @@ class RowMaker:
 
 
 def row_of(event: BaseModel) -> Row:
-    """The row of one event (its fields-set is not shared with any other row)."""
+    """The row of one event (its fields-set is the very set of the event)."""
     return RowMaker()(event)
 
 
