@@ -311,7 +311,7 @@ class History:
         context: dict[str, Any] = {"assume_tz": assume_tz, SHARED_TZ: {}}
         rejected: dict[int, RecordError] = {}
         rows: list[Row] = []
-        positions: list[int] = []
+        positions: list[int] | None = None  # the records' indices, once one is rejected
         make = RowMaker()
         # Validate in chunks straight into rows (pipelinekit._rows): the validated dicts of
         # a chunk are freed before the next chunk reuses their memory.
@@ -319,7 +319,8 @@ class History:
             chunk = raw[start : start + _CHUNK]
             try:
                 rows += make.from_records(chunk, context)
-                positions += range(start, start + len(chunk))
+                if positions is not None:
+                    positions += range(start, start + len(chunk))
             except ValidationError as exc:
                 for err in exc.errors(include_url=False):
                     loc = err["loc"]
@@ -332,8 +333,13 @@ class History:
                     raise rejected[min(rejected)] from None
                 kept = [i for i in range(start, start + len(chunk)) if i not in rejected]
                 rows += make.from_records([raw[i] for i in kept], context)
+                if positions is None:
+                    positions = list(range(start))
                 positions += kept
-        return cls._build(scheme, rows, positions, raw, rejected, mode)
+        every = range(len(raw))  # (no list of a million integers when nothing was rejected)
+        return cls._build(
+            scheme, rows, every if positions is None else positions, raw, rejected, mode
+        )
 
     @classmethod
     def from_events(
@@ -426,7 +432,7 @@ class History:
         kept_in_time: Sequence[int]
         if any(a > b for a, b in pairwise(times)):
             order = sorted(range(len(kept)), key=times.__getitem__)
-            kept_in_time = [kept[j] for j in order]
+            kept_in_time = order if isinstance(kept, range) else [kept[j] for j in order]
             times = [times[j] for j in order]
             ranks = [0] * len(kept)
             for position, j in enumerate(order):
