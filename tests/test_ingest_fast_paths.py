@@ -108,16 +108,23 @@ def test_as_of_with_datetimes_of_other_tzinfo_types() -> None:
 
 
 def test_trusted_deal_forecasts_equal_validated_ones() -> None:
+    """Forecasters build their per-deal rows without validating again: each must equal
+    the row validation builds from the same arguments, fields-set included."""
     from pipelinekit import demo
-    from pipelinekit.forecasts import OutcomeDistribution, WeightedForecast
+    from pipelinekit.forecasts import HistoricalForecast, OutcomeDistribution, WeightedForecast
     from pipelinekit.forecasts.result import DealForecast
 
     history = demo.demo_history(opportunities=60, seed=7)
-    for forecaster in (WeightedForecast(), OutcomeDistribution()):
-        deals = forecaster.compute(history, as_of="2024-09-30T00:00:00Z").deals
+    every = set(DealForecast.model_fields)
+    for forecaster, given in (
+        (WeightedForecast(), every),
+        (OutcomeDistribution(), every),
+        (HistoricalForecast(), every - {"category"}),  # as DealForecast(...) was called
+    ):
+        deals = forecaster.compute(history, as_of="2024-09-30T00:00:00Z").deals  # type: ignore[attr-defined]
         assert deals
         for deal in deals:
-            validated = DealForecast.model_validate(deal.model_dump())
+            validated = DealForecast(**{k: getattr(deal, k) for k in given})
             assert deal == validated
             assert repr(deal) == repr(validated)
-            assert deal.model_fields_set == validated.model_fields_set
+            assert deal.model_fields_set == validated.model_fields_set == given

@@ -30,7 +30,7 @@ from __future__ import annotations
 import gc
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -711,6 +711,16 @@ class Pipeline(Mapping[str, Opportunity]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._opps
+
+    # the dict's own views: Mapping's would look every value up through __getitem__
+    def keys(self) -> KeysView[str]:
+        return self._opps.keys()
+
+    def values(self) -> ValuesView[Opportunity]:
+        return self._opps.values()
+
+    def items(self) -> ItemsView[str, Opportunity]:
+        return self._opps.items()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pipeline):

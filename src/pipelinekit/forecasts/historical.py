@@ -49,6 +49,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
+from pipelinekit._rows import trusted
 from pipelinekit._time import Instant, instant
 from pipelinekit.errors import ArgumentError, CurrencyError
 from pipelinekit.forecasts._learned import (
@@ -85,6 +86,7 @@ Segment = Literal["product", "owner", "source"]
 RateSource = Literal["history", "shrunk", "weight"]
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
+_DEAL_FIELDS = set(DealForecast.model_fields) - {"category"}  # the fields set per deal
 
 
 class StageRate(BaseModel):
@@ -832,15 +834,20 @@ class HistoricalForecast:
             else:  # no timing learned: trust the typed-in close date
                 allocation = {placed.bucket: value}
             allocations.append({k: v for k, v in allocation.items() if v or len(allocation) == 1})
-            deals.append(
-                DealForecast(
-                    opportunity_id=opp.id,
-                    stage=opp.stage,
-                    amount=placed.amount,
-                    win_probability=float(probabilities[i]),
-                    expected=value,
-                    bucket=_main_bucket(allocation, order),
-                    group=segments[i],
+            deals.append(  # typed values: built without validating again
+                trusted(
+                    DealForecast,
+                    {
+                        "opportunity_id": opp.id,
+                        "stage": opp.stage,
+                        "amount": placed.amount,
+                        "win_probability": float(probabilities[i]),
+                        "expected": value,
+                        "bucket": _main_bucket(allocation, order),
+                        "group": segments[i],
+                        "category": None,
+                    },
+                    _DEAL_FIELDS,
                 )
             )
         return allocations, tuple(deals)
