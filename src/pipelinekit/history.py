@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -495,7 +495,16 @@ class History:
         """The applied events, ordered by time (ties keep input order).
 
         Built from the rows the first time it is read, then kept: reading it costs the
-        memory of one pydantic model per event (about 1 KB each).
+        memory of one pydantic model per event (about 1 KB each). Iterating over the
+        History (``for event in history``) builds them one at a time and keeps none.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> h = demo.demo_history(opportunities=3, seed=1)
+            >>> type(h.events[0]).__name__, h.events is h.events
+            ('Opened', True)
+            >>> list(h) == list(h.events)
+            True
         """
         if self._events is None:
             self._events = tuple(map(event_of, self._rows))
@@ -634,7 +643,7 @@ class History:
     def _states(self) -> Mapping[str, _Draft | Opportunity]:
         if self._final is None:
             if self._grouping is None:
-                self._final = fold(self._rows, self.scheme)
+                self._final = fold(_as_events(self._rows), self.scheme)
             else:
                 self._final = self._grouping.fold(self._rows, self.scheme, self._settled)
         return self._final
@@ -852,18 +861,19 @@ def _replay(
     position; in strict mode each opportunity stops at its first failure (the caller
     raises the earliest, the one a time-ordered replay would have met first).
     """
+    as_events = _as_events(events)
     states: dict[str, _Draft] = {}
     failed: dict[int, RecordError] = {}
     opened: list[tuple[int, str]] = []
     for group in groups:
         draft: _Draft | None = None
         for position in group:
-            event = events[position]
+            event = as_events[position]
             try:
                 if draft is None:
                     draft = begin(event, scheme)
-                    states[event[OPPORTUNITY_ID]] = draft
-                    opened.append((position, event[OPPORTUNITY_ID]))
+                    states[event.opportunity_id] = draft
+                    opened.append((position, event.opportunity_id))
                 else:
                     draft.apply(event, scheme)
             except RecordError as exc:
@@ -872,6 +882,12 @@ def _replay(
                     break
     opened.sort()
     return {oid: states[oid] for _, oid in opened}, failed
+
+
+def _as_events(rows: Sequence[Row]) -> Sequence[Event]:
+    """Rows typed as the events they stand for (same attribute names and values), so the
+    state machine reads them without a conversion or a cast per event."""
+    return cast("Sequence[Event]", rows)
 
 
 def _repeats_an_event_id(rows: list[Row]) -> bool:
@@ -931,6 +947,7 @@ class _Grouping:
         is the same object, neither replayed nor frozen again.
         """
         cut = len(events)
+        as_events = _as_events(events)
         positions = self.positions
         states: dict[str, _Draft | Opportunity] = {}
         opened: list[tuple[int, str]] = []
@@ -942,11 +959,11 @@ class _Grouping:
                 if settled is not None and positions[end - 1] < cut:
                     states[oid] = settled[oid]
                 else:
-                    draft = begin(events[first], scheme)
+                    draft = begin(as_events[first], scheme)
                     for position in positions[start + 1 : end]:
                         if position >= cut:
                             break
-                        draft.apply(events[position], scheme)
+                        draft.apply(as_events[position], scheme)
                     states[oid] = draft
                 opened.append((first, oid))
             start = end

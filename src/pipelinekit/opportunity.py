@@ -25,11 +25,10 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
-from typing import cast
 
 from pydantic import BaseModel, ConfigDict
 
-from pipelinekit._rows import ROW_CLASSES, Row
+from pipelinekit._rows import ROW_CLASSES
 from pipelinekit._rows import trusted as _trusted
 from pipelinekit.errors import RecordError, TransitionError
 from pipelinekit.events import (
@@ -288,8 +287,7 @@ class _Draft:
         )
         return _trusted(Opportunity, values, _OPPORTUNITY_FIELDS)
 
-    def apply(self, event: Event | Row, scheme: StageScheme) -> None:
-        event = cast(Event, event)  # a row reads as its event (same attributes)
+    def apply(self, event: Event, scheme: StageScheme) -> None:
         if event.at < self.last_event_at:
             raise RecordError(
                 f"event at {event.at.isoformat()} is earlier than the opportunity's latest "
@@ -454,14 +452,14 @@ def apply(opportunity: Opportunity | None, event: Event, scheme: StageScheme) ->
     return draft.freeze()
 
 
-def step(states: dict[str, _Draft], event: Event | Row, scheme: StageScheme) -> None:
+def step(states: dict[str, _Draft], event: Event, scheme: StageScheme) -> None:
     """Apply ``event`` to the working state of its opportunity in ``states``, in place.
 
     The one replay step that :class:`~pipelinekit.History` folds over its events, which
     it keeps as rows (:mod:`pipelinekit._rows`): a row has its event's attributes, so the
-    state machine reads both alike.
+    state machine reads both alike (History passes its rows typed as events).
     """
-    oid = cast(Event, event).opportunity_id
+    oid = event.opportunity_id
     draft = states.get(oid)
     if draft is None:
         states[oid] = begin(event, scheme)
@@ -469,16 +467,14 @@ def step(states: dict[str, _Draft], event: Event | Row, scheme: StageScheme) -> 
         draft.apply(event, scheme)
 
 
-def begin(event: Event | Row, scheme: StageScheme) -> _Draft:
+def begin(event: Event, scheme: StageScheme) -> _Draft:
     """The working state an opportunity's first event creates (it must be ``opened``)."""
-    # a row stands for its event (same attribute names and values): read it as one
-    event = cast(Event, event)
     if not isinstance(event, _OPENS):
         raise _not_opened(event)
     return _Draft.opened(event, scheme)
 
 
-def fold(events: Iterable[Event | Row], scheme: StageScheme) -> dict[str, _Draft]:
+def fold(events: Iterable[Event], scheme: StageScheme) -> dict[str, _Draft]:
     """Replay ``events`` (ordered and known to be legal) into working states."""
     states: dict[str, _Draft] = {}
     for event in events:
