@@ -8,7 +8,7 @@ CODE := $(wildcard src tests examples benchmarks tools docs/make_images.py)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench bench-ingest bench-calculators mutation clean
+.PHONY: demo test lint typecheck pytest docs bench bench-ingest bench-calculators bench-floor mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,13 +35,16 @@ docs: $(STAMP)
 test: lint typecheck pytest docs
 
 # benchmarks against plain pandas/numpy (minutes at 1M events; see docs/performance.md)
-bench: bench-ingest bench-calculators
+bench: bench-ingest bench-calculators bench-floor
 
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py --repeat 3
 
 bench-calculators: $(STAMP)
 	$(BIN)/python benchmarks/calculators.py --repeat 3
+
+bench-floor: $(STAMP)
+	$(BIN)/python benchmarks/floor.py --repeat 3
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml, docs/mutation-testing.md).
 # Starts from scratch each time so the score is for the code and tests as they are now.
