@@ -60,6 +60,7 @@ from pipelinekit.events import SHARED_TZ
 CHUNK = 16_384
 STAGES = {s.key: s for s in SCHEME.stages}
 WEIGHT = {s.key: s.weight for s in SCHEME.stages}
+WON = {s.key for s in SCHEME.won_stages}
 
 
 def _validated(records: list[dict[str, Any]]) -> tuple[list[Any], ...]:
@@ -177,7 +178,7 @@ def _weighted(snapshot: dict[str, list[Any]], as_of: datetime) -> dict[str, list
             row = out.setdefault(bucket, [0, Decimal(0), Decimal(0)])
             row[0] += 1
             row[1] += amount * WEIGHT[stage] / 100
-        elif s.key in {w.key for w in SCHEME.won_stages} and entered >= start:
+        elif stage in WON and entered >= start:
             out.setdefault(labels[first], [0, Decimal(0), Decimal(0)])[2] += amount
     return out
 
