@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -65,6 +65,28 @@ class Result(BaseModel):
     def to_polars(self) -> polars.DataFrame:
         """The rows as a polars DataFrame (needs the ``polars`` extra); money as Decimal."""
         return records_to_polars(self.to_records())
+
+
+def require_same(what: str, mine: object, theirs: object, names: Iterable[str]) -> None:
+    """Refuse to merge two results whose settings ``names`` differ (the mergeable results'
+    shared check).
+
+    Raises:
+        ArgumentError: (argument ``other``) naming the first attribute that differs.
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> require_same("counts", NS(as_of=1), NS(as_of=1), ["as_of"])
+        >>> require_same("counts", NS(as_of=1), NS(as_of=2), ["as_of"])
+        Traceback (most recent call last):
+        ...
+        pipelinekit.errors.ArgumentError: argument 'other': cannot merge counts with different as_of: 1 vs 2
+    """
+    for name in names:
+        a, b = getattr(mine, name), getattr(theirs, name)
+        if a != b:
+            message = f"cannot merge {what} with different {name}: {a!r} vs {b!r}"
+            raise ArgumentError("other", message)
 
 
 def records_to_pandas(

@@ -67,7 +67,7 @@ from pipelinekit.history import History, Pipeline, _bulk_work
 from pipelinekit.money import FxRates, ReportingCurrency
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.periods import Period, PeriodKind
-from pipelinekit.results import Result
+from pipelinekit.results import Result, require_same
 from pipelinekit.stages import StageScheme
 
 __all__ = [
@@ -261,13 +261,8 @@ class HistoricalEvidence(Result):
         """
         if not isinstance(other, HistoricalEvidence):
             raise ArgumentError("other", f"expected HistoricalEvidence, got {type(other).__name__}")
-        for name in ("scheme", "as_of", "period", "tz", "segment_by", "lookback"):
-            if getattr(self, name) != getattr(other, name):
-                raise ArgumentError(
-                    "other",
-                    f"cannot merge evidence with different {name}: "
-                    f"{getattr(self, name)!r} vs {getattr(other, name)!r}",
-                )
+        names = ("scheme", "as_of", "period", "tz", "segment_by", "lookback")
+        require_same("evidence", self, other, names)
         currency = _merged_currency(self, other)
         reached: dict[tuple[str | None, str], tuple[int, int]] = {}
         for r in (*self.reached, *other.reached):

@@ -57,6 +57,7 @@ from pipelinekit.forecasts.result import DealForecast, Forecast
 from pipelinekit.history import History
 from pipelinekit.money import FxRates
 from pipelinekit.periods import PeriodKind
+from pipelinekit.results import require_same
 from pipelinekit.stages import StageScheme
 
 __all__ = [
@@ -159,13 +160,7 @@ class TransitionCounts(BaseModel):
         """
         if not isinstance(other, TransitionCounts):
             raise ArgumentError("other", f"expected TransitionCounts, got {type(other).__name__}")
-        for name in ("as_of", "states"):
-            if getattr(self, name) != getattr(other, name):
-                raise ArgumentError(
-                    "other",
-                    f"cannot merge transition counts with different {name}: "
-                    f"{getattr(self, name)!r} vs {getattr(other, name)!r}",
-                )
+        require_same("transition counts", self, other, ("as_of", "states"))
         counts: dict[tuple[str, str], int] = {}
         for t in (*self.transitions, *other.transitions):
             counts[(t.source, t.target)] = counts.get((t.source, t.target), 0) + t.count

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from pipelinekit.errors import ArgumentError
-from pipelinekit.results import Result
+from pipelinekit.results import Result, require_same
 
 __all__ = ["LATER", "NO_CLOSE_DATE", "OVERDUE", "DealForecast", "Forecast", "ForecastRow"]
 
@@ -185,13 +185,7 @@ class Forecast(Result):
                     f"cannot merge forecasts with different currency: "
                     f"{self.currency!r} vs {other.currency!r}",
                 )
-        for name in ("method", "as_of"):
-            if getattr(self, name) != getattr(other, name):
-                raise ArgumentError(
-                    "other",
-                    f"cannot merge forecasts with different {name}: "
-                    f"{getattr(self, name)!r} vs {getattr(other, name)!r}",
-                )
+        require_same("forecasts", self, other, ("method", "as_of"))
         merged: dict[tuple[str, str | None], ForecastRow] = {}
         for r in (*self.rows, *other.rows):
             key = (r.bucket, r.group)
