@@ -77,10 +77,11 @@ def require_same(what: str, mine: object, theirs: object, names: Iterable[str]) 
     Example:
         >>> from types import SimpleNamespace as NS
         >>> require_same("counts", NS(as_of=1), NS(as_of=1), ["as_of"])
-        >>> require_same("counts", NS(as_of=1), NS(as_of=2), ["as_of"])
-        Traceback (most recent call last):
-        ...
-        pipelinekit.errors.ArgumentError: argument 'other': cannot merge counts with different as_of: 1 vs 2
+        >>> try:
+        ...     require_same("counts", NS(as_of=1), NS(as_of=2), ["as_of"])
+        ... except ArgumentError as err:
+        ...     print(err)
+        argument 'other': cannot merge counts with different as_of: 1 vs 2
     """
     for name in names:
         a, b = getattr(mine, name), getattr(theirs, name)
