@@ -558,8 +558,7 @@ class History:
             >>> h2.events == h.events
             True
         """
-        events = self._events if self._events is not None else map(event_of, self._rows)
-        return [e.model_dump(mode="json") for e in events]
+        return [e.model_dump(mode="json") for e in self]  # events built one at a time
 
     def until(self, t: Instant) -> History:
         """The history without events after ``t`` (events at exactly ``t`` are kept).
