@@ -56,8 +56,8 @@ from ingest import _reset_peak_rss, _status_bytes, generate, instants
 
 from pipelinekit._rows import _RECORDS  # the library's bulk record validator
 from pipelinekit.events import SHARED_TZ
+from pipelinekit.history import _CHUNK as CHUNK  # records per validation call, as ingestion
 
-CHUNK = 16_384
 STAGES = {s.key: s for s in SCHEME.stages}
 WEIGHT = {s.key: s.weight for s in SCHEME.stages}
 WON = {s.key for s in SCHEME.won_stages}
