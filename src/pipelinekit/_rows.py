@@ -100,7 +100,12 @@ _VALUES: dict[type[BaseModel], Callable[[BaseModel], tuple[Any, ...]]] = {
 def _record_schema(cls: type[BaseModel], config: CoreConfig) -> CoreSchema:
     """The schema of a record of ``cls`` as a typed dict: the model's own field validators
     and config (so the same values, errors and error locations), but a field the record
-    does not give stays absent, so the keys of the result are the model's fields-set."""
+    does not give stays absent, so the keys of the result are the model's fields-set.
+
+    A key the model does not have passes only with the value ``None`` (a missing value,
+    ignored: see :mod:`pipelinekit.records`); any other value is an error of type
+    ``none_required`` at that key, which :func:`~pipelinekit.events.record_error` reports
+    as an unknown field."""
     model = cls.__pydantic_core_schema__
     if model["type"] != "model" or model["schema"]["type"] != "model-fields":
         raise TypeError(f"{cls.__name__}: unexpected core schema {model['type']!r}")
@@ -113,7 +118,9 @@ def _record_schema(cls: type[BaseModel], config: CoreConfig) -> CoreSchema:
             fields[name] = cs.typed_dict_field(inner["schema"], required=False)
         else:
             fields[name] = cs.typed_dict_field(inner, required=True)
-    return cs.typed_dict_schema(fields, extra_behavior="forbid", config=config)
+    return cs.typed_dict_schema(
+        fields, extra_behavior="allow", extras_schema=cs.none_schema(), config=config
+    )
 
 
 def _records_validator() -> SchemaValidator:
@@ -176,8 +183,8 @@ class RowMaker:
             row_cls, names, defaults = _ROW_OF_TAG[fields["type"]]
             given = frozenset(fields)
             common = shared.get(given)
-            if common is None:
-                common = shared[given] = set(given)
+            if common is None:  # (keys outside the model held a missing value: not given)
+                common = shared[given] = set(given.intersection(names))
             append(_new(row_cls, (*map(fields.get, names, defaults), common)))
         return rows
 

@@ -39,6 +39,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pipelinekit.errors import RecordError
+from pipelinekit.records import plain_record
 
 __all__ = [
     "ActivityLogged",
@@ -297,6 +298,9 @@ def event_from_record(
 ) -> Event:
     """Validate one plain-dict record into its event.
 
+    Missing values (``None``, NaN, ``NaT``, ``pd.NA``) and numpy/pandas scalars follow the
+    rule of :mod:`pipelinekit.records`.
+
     Raises:
         RecordError: the record is malformed; the error names the field and what was
             expected, and the record's ``index``, ``event_id`` and ``opportunity_id``.
@@ -313,11 +317,32 @@ def event_from_record(
         ... except RecordError as err:
         ...     print(err)
         record (opportunity 'o-1'), field 'owner': missing: this record type requires it
+        >>> event_from_record({"type": "owner_changed", "opportunity_id": "o-1",
+        ...     "at": "2024-03-01T00:00:00Z", "owner": "bob", "stage": float("nan")}).owner
+        'bob'
     """
+    if isinstance(record, Mapping):
+        record = plain_record(record, _FIELDS.get(record.get("type")))
     try:
         return EVENT_ADAPTER.validate_python(record, context={"assume_tz": assume_tz})
     except ValidationError as exc:
         raise record_error(exc.errors(include_url=False)[0], record, index=index) from None
+
+
+_FIELDS: dict[object, frozenset[str]] = {
+    cls.model_fields["type"].default: frozenset(cls.model_fields)
+    for cls in (
+        Opened,
+        StageChanged,
+        AmountChanged,
+        CloseDateChanged,
+        ProbabilitySet,
+        OwnerChanged,
+        ActivityLogged,
+        NextActionScheduled,
+    )
+}
+"""The fields of each record type, by its ``type`` tag."""
 
 
 _TYPES = (
@@ -376,11 +401,17 @@ def record_error(
     field_parts = loc[1:] if loc and isinstance(record, Mapping) else loc
     field = ".".join(str(p) for p in field_parts) or None
     message = error["msg"]
-    if kind == "extra_forbidden":
+    missing_value = "input" in error and error["input"] is None
+    if kind in ("extra_forbidden", "none_required"):  # (none_required: see pipelinekit._rows)
         message = "unknown field for this record type"
     elif kind == "missing":
         message = "missing: this record type requires it"
-    if kind not in ("missing",) and "input" in error:
+    elif missing_value:
+        message = (
+            "missing value: this record type requires one (None, NaN, NaT and pd.NA all "
+            "mean missing)"
+        )
+    if kind != "missing" and not missing_value and "input" in error:
         shown = repr(error["input"])
         if len(shown) > 80:
             shown = shown[:77] + "..."

@@ -60,6 +60,7 @@ from pipelinekit.errors import (
 )
 from pipelinekit.events import SHARED_TZ, Event, EventBase, record_error
 from pipelinekit.opportunity import Opportunity, _Draft, begin, fold
+from pipelinekit.records import plain_records
 from pipelinekit.results import html_table, records_to_pandas
 from pipelinekit.stages import StageScheme
 
@@ -315,24 +316,19 @@ class History:
         make = RowMaker()
         # Validate in chunks straight into rows (pipelinekit._rows): the validated dicts of
         # a chunk are freed before the next chunk reuses their memory.
+        # Missing values and numpy/pandas scalars are made plain first (pipelinekit.records).
         for start in range(0, len(raw), _CHUNK):
-            chunk = raw[start : start + _CHUNK]
+            chunk = plain_records(raw[start : start + _CHUNK])
             try:
                 rows += make.from_records(chunk, context)
                 if positions is not None:
                     positions += range(start, start + len(chunk))
-            except ValidationError as exc:
-                for err in exc.errors(include_url=False):
-                    loc = err["loc"]
-                    if not loc or not isinstance(loc[0], int):
-                        raise ArgumentError("records", err["msg"]) from None
-                    i = start + loc[0]
-                    if i not in rejected:
-                        rejected[i] = record_error(err, raw[i], index=i, loc_offset=1)
+            except (ValidationError, TypeError) as exc:
+                rejected.update(_chunk_errors(exc, chunk, start, make, context))
                 if mode == "strict":
                     raise rejected[min(rejected)] from None
                 kept = [i for i in range(start, start + len(chunk)) if i not in rejected]
-                rows += make.from_records([raw[i] for i in kept], context)
+                rows += make.from_records([chunk[i - start] for i in kept], context)
                 if positions is None:
                     positions = list(range(start))
                 positions += kept
@@ -968,6 +964,59 @@ class _Grouping:
             start = end
         opened.sort()
         return {oid: states[oid] for _, oid in opened}
+
+
+def _chunk_errors(
+    exc: Exception, chunk: list[Any], start: int, make: RowMaker, context: dict[str, Any]
+) -> dict[int, RecordError]:
+    """The bad records of a chunk whose validation failed with ``exc``, by input index.
+
+    A ``TypeError`` comes from a value pydantic-core could not even inspect (a ``datetime``
+    subclass whose fields are not numbers, as pandas' ``NaT`` was before it counted as
+    missing): the chunk is then validated one record at a time to find it, and the field to
+    blame is the first whose removal lets the record through.
+    """
+    if isinstance(exc, ValidationError):
+        found: dict[int, RecordError] = {}
+        for err in exc.errors(include_url=False):
+            loc = err["loc"]
+            if not loc or not isinstance(loc[0], int):
+                raise ArgumentError("records", err["msg"]) from None
+            i = start + loc[0]
+            if i not in found:
+                found[i] = record_error(err, chunk[loc[0]], index=i, loc_offset=1)
+        return found
+    found = {}
+    for k, record in enumerate(chunk):
+        try:
+            make.from_records([record], context)
+        except ValidationError as one:
+            found.update(_chunk_errors(one, [record], start + k, make, context))
+        except TypeError as odd:
+            blamed = [key for key in record if _unreadable(record, key, make, context)]
+            found[start + k] = RecordError(
+                f"a value that cannot be read ({odd})",
+                index=start + k,
+                opportunity_id=_text_or_none(record.get("opportunity_id")),
+                field=blamed[0] if blamed else None,
+            )
+    return found
+
+
+def _unreadable(record: Mapping[str, Any], key: str, make: RowMaker, ctx: dict[str, Any]) -> bool:
+    """Whether the value of ``key`` alone, in a record of the same type, raises ``TypeError``
+    (any other complaint, such as the required fields now absent, is not its fault)."""
+    try:
+        make.from_records([{"type": record.get("type"), key: record[key]}], ctx)
+    except TypeError:
+        return True
+    except ValidationError:
+        return False
+    return False
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _check_mode(mode: str) -> None:
