@@ -55,8 +55,8 @@ from calculators import HORIZON, SCHEME, pd_end2end, pk_end2end
 from ingest import _reset_peak_rss, _status_bytes, generate, instants
 
 from pipelinekit._rows import _RECORDS  # the library's bulk record validator
+from pipelinekit.engine.reference import CHUNK  # records per validation call, as ingestion
 from pipelinekit.events import SHARED_TZ
-from pipelinekit.history import _CHUNK as CHUNK  # records per validation call, as ingestion
 
 STAGES = {s.key: s for s in SCHEME.stages}
 WEIGHT = {s.key: s.weight for s in SCHEME.stages}

@@ -204,7 +204,7 @@ def test_grouped_and_time_ordered_snapshots_agree(
     scheme, recs = case
     history = History.from_records(recs, scheme=scheme)
     plain = history.for_opportunities(history.opportunity_ids)
-    assert plain._grouping is None and history._grouping is not None
+    assert plain._store._grouping is None and history._store._grouping is not None
     t = data.draw(cut_offs(recs))
     assert history.as_of(t) == plain.as_of(t)
     assert list(history.as_of(t)) == list(plain.as_of(t))

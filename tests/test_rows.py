@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelinekit import History, demo, schemes
-from pipelinekit import history as history_module
 from pipelinekit._rows import ROW_CLASSES, RowMaker, event_of, row_of, same_event
+from pipelinekit.engine import reference as reference_engine
 from pipelinekit.errors import RecordError
 from pipelinekit.events import Opened, event_from_record
 from pipelinekit.opportunity import fold
@@ -70,7 +70,7 @@ def test_history_events_are_the_bulk_validated_records(data: st.DataObject) -> N
         next(s for s in singles if s == e).model_fields_set for e in h.events
     ]
     # replaying the rows and replaying the event models give the same states
-    rows_states = {k: d.freeze() for k, d in fold(h._rows, SCHEME).items()}
+    rows_states = {k: d.freeze() for k, d in fold(h._store.rows(), SCHEME).items()}
     model_states = {k: d.freeze() for k, d in fold(h.events, SCHEME).items()}
     assert rows_states == model_states
     assert History.from_events(h.events, scheme=SCHEME).to_records() == h.to_records()
@@ -78,7 +78,7 @@ def test_history_events_are_the_bulk_validated_records(data: st.DataObject) -> N
 
 @pytest.fixture
 def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history_module, "_CHUNK", 3)
+    monkeypatch.setattr(reference_engine, "CHUNK", 3)
 
 
 def _strict_outcome(recs: list[Any]) -> tuple[object, ...]:
@@ -103,7 +103,7 @@ def test_chunked_validation_accounts_for_records_as_one_pass_does(data: st.DataO
     recs = _bad_records(data.draw)
     chunked = History.from_records(recs, scheme=SCHEME, mode="lenient")
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(history_module, "_CHUNK", 1_000_000)
+        m.setattr(reference_engine, "CHUNK", 1_000_000)
         whole = History.from_records(recs, scheme=SCHEME, mode="lenient")
         expected = _strict_outcome(recs)
     # (errors are exceptions, equal only to themselves: compare what they say)
@@ -119,7 +119,7 @@ def test_chunked_validation_accounts_for_records_as_one_pass_does(data: st.DataO
 def test_a_record_error_in_a_later_chunk_names_its_own_index(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(history_module, "_CHUNK", 4)
+    monkeypatch.setattr(reference_engine, "CHUNK", 4)
     recs: list[dict[str, Any]] = [
         {
             "type": "opened",
@@ -158,7 +158,7 @@ def test_events_are_built_once_and_equal_across_views() -> None:
     h = demo.demo_history(opportunities=15, seed=3)
     assert h.events is h.events
     assert list(h) == list(h.events)
-    again = pickle.loads(pickle.dumps(h._rows))
+    again = pickle.loads(pickle.dumps(list(h._store.rows())))
     assert [event_of(r) for r in again] == list(h.events)
     part = h.for_opportunities(h.opportunity_ids[:3])
     assert all(e in h.events for e in part.events)
@@ -179,7 +179,7 @@ def test_ingested_objects_do_not_wait_in_the_young_generation() -> None:
     recs = demo.demo_records(opportunities=400, seed=1)
     gc.collect()
     h = History.from_records(recs, scheme=SCHEME)
-    draft = next(iter(h._states().values()))  # a tracked object made by the replay
+    draft = next(iter(h._store._states().values()))  # a tracked object made by the replay
     assert gc.is_tracked(draft)
     assert any(o is draft for o in gc.get_objects(generation=2))
 

@@ -28,13 +28,13 @@ Example:
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 from functools import reduce
 from typing import TYPE_CHECKING, Protocol, Self, TypeVar, runtime_checkable
 
 from pipelinekit._time import Instant
 from pipelinekit.errors import ArgumentError
+from pipelinekit.partitions import partition_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipelinekit.history import History
@@ -85,20 +85,3 @@ def compute_partitioned(
     if not results:
         raise ArgumentError("partitions", "at least one partition is needed")
     return reduce(lambda a, b: a.merge(b), results)
-
-
-def partition_of(opportunity_id: str, partitions: int) -> int:
-    """The partition (0 .. partitions-1) that holds every event of ``opportunity_id``.
-
-    A stable hash (CRC-32 of the UTF-8 id), so every process and machine agrees, unlike
-    Python's salted ``hash``. Use it to split records before ingesting them in parallel.
-
-    Example:
-        >>> partition_of("o-1", 4) == partition_of("o-1", 4)
-        True
-        >>> 0 <= partition_of("anything", 3) < 3
-        True
-    """
-    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
-        raise ArgumentError("partitions", f"expected an integer >= 1, got {partitions!r}")
-    return zlib.crc32(opportunity_id.encode("utf-8")) % partitions

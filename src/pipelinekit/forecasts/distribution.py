@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from pipelinekit._time import Instant, instant
+from pipelinekit.engine.bulk import bulk_work
 from pipelinekit.errors import ArgumentError
 from pipelinekit.forecasts._placement import (
     GroupBy,
@@ -71,7 +72,7 @@ from pipelinekit.forecasts._placement import (
     variance,
 )
 from pipelinekit.forecasts.result import DealForecast, Forecast, ForecastRow, std_of
-from pipelinekit.history import History, _bulk_work
+from pipelinekit.history import History
 from pipelinekit.money import FxRates
 from pipelinekit.periods import Period, PeriodKind
 
@@ -449,7 +450,7 @@ class OutcomeDistribution(_Configured):
                 override; (``probabilities``) a probability outside [0, 1] or missing.
             CurrencyError: amounts in several currencies without ``currency``/``rates``.
         """
-        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+        with bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
             return self._compute(history, as_of)
 
     def _compute(self, history: History, as_of: Instant) -> DistributionForecast:
@@ -676,7 +677,7 @@ class MonteCarloForecast(_Configured):
             raise ImportError(
                 "MonteCarloForecast needs numpy: pip install 'pipelinekit[sim]'"
             ) from exc
-        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+        with bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
             return self._compute(history, as_of)
 
     def _compute(self, history: History, as_of: Instant) -> SimulatedForecast:

@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelinekit._rows import trusted
 from pipelinekit._time import Instant, instant
+from pipelinekit.engine.bulk import bulk_work
 from pipelinekit.errors import ArgumentError, CurrencyError
 from pipelinekit.forecasts._learned import (
     Horizon,
@@ -63,7 +64,7 @@ from pipelinekit.forecasts._learned import (
 )
 from pipelinekit.forecasts._placement import Layout, Placement, cents, place
 from pipelinekit.forecasts.result import DealForecast, Forecast
-from pipelinekit.history import History, Pipeline, _bulk_work
+from pipelinekit.history import History, Pipeline
 from pipelinekit.money import FxRates, ReportingCurrency
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.periods import Period, PeriodKind
@@ -605,7 +606,7 @@ class HistoricalForecast:
             True
         """
         when = instant(as_of, argument="as_of")
-        with _bulk_work():
+        with bulk_work():
             seen = history.until(when)
             return self._evidence(seen.start, seen.as_of(when), when)
 
@@ -632,7 +633,7 @@ class HistoricalForecast:
             >>> f.fallback is None, 0 <= min(d.win_probability for d in f.deals) <= 1
             (True, True)
         """
-        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+        with bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
             return self._compute(history, as_of)
 
     def _compute(self, history: History, as_of: Instant) -> HistoricalForecastResult:

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from datetime import UTC, tzinfo
 
 from pipelinekit._time import Instant, instant
+from pipelinekit.engine.bulk import bulk_work
 from pipelinekit.forecasts._placement import (
     GroupBy,
     Placement,
@@ -40,7 +41,7 @@ from pipelinekit.forecasts._placement import (
     weight_probability,
 )
 from pipelinekit.forecasts.result import DealForecast, Forecast, std_of
-from pipelinekit.history import History, _bulk_work
+from pipelinekit.history import History
 from pipelinekit.money import FxRates
 from pipelinekit.periods import PeriodKind
 
@@ -119,7 +120,7 @@ class WeightedForecast:
             >>> f.row("2024-10", group="ann").expected
             Decimal('20690.0')
         """
-        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+        with bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
             return self._compute(history, as_of)
 
     def _compute(self, history: History, as_of: Instant) -> Forecast:

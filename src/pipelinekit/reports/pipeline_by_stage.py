@@ -50,8 +50,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from pipelinekit._time import Instant, instant
+from pipelinekit.engine.bulk import bulk_work
 from pipelinekit.errors import ArgumentError
-from pipelinekit.history import History, _bulk_work
+from pipelinekit.history import History
 from pipelinekit.money import FxRates, ReportingCurrency
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.reports._grouping import (
@@ -382,7 +383,7 @@ class PipelineByStage:
             CurrencyError: amounts in several currencies without a reporting currency and
                 rates for them.
         """
-        with _bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+        with bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
             return self._compute(history, as_of)
 
     def _compute(self, history: History, as_of: Instant) -> PipelineByStageResult:

@@ -1,0 +1,208 @@
+"""Pipeline: a snapshot, every opportunity's state at one instant.
+
+``History.as_of(t)`` gives one (see :mod:`pipelinekit.history`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pipelinekit.errors import ArgumentError, CurrencyError, PipelineError
+from pipelinekit.opportunity import Opportunity
+from pipelinekit.results import html_table, records_to_pandas
+from pipelinekit.stages import StageScheme
+
+__all__ = ["Pipeline", "UnknownOpportunityError"]
+
+
+class UnknownOpportunityError(PipelineError, KeyError):
+    """A pipeline was asked for an opportunity it does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Pipeline(Mapping[str, Opportunity]):
+    """A snapshot: every opportunity's state at one instant, keyed by id.
+
+    Attributes:
+        scheme: the scheme of the history it came from.
+        as_of: the instant of the snapshot.
+
+    Example:
+        >>> import pipelinekit as pk
+        >>> recs = [
+        ...   {"type": "opened", "opportunity_id": "a", "stage": "prospecting",
+        ...    "at": "2024-01-05T10:00:00Z", "amount": "1000", "currency": "USD"},
+        ...   {"type": "opened", "opportunity_id": "b", "stage": "negotiation-review",
+        ...    "at": "2024-01-06T10:00:00Z", "amount": "2000", "currency": "USD"},
+        ...   {"type": "stage_changed", "opportunity_id": "a", "stage": "closed-lost",
+        ...    "at": "2024-01-07T10:00:00Z"}]
+        >>> pipe = pk.History.from_records(recs, scheme=pk.schemes.get("salesforce")).as_of(
+        ...     "2024-02-01T00:00:00Z")
+        >>> len(pipe), list(pipe.open()), list(pipe.lost())
+        (2, ['b'], ['a'])
+        >>> pipe.total_amount(), pipe.weighted_total()
+        (Decimal('2000'), Decimal('1800'))
+    """
+
+    __slots__ = ("_opps", "as_of", "scheme")
+
+    def __init__(self, scheme: StageScheme, as_of: datetime, opportunities: dict[str, Opportunity]):
+        self.scheme = scheme
+        self.as_of = as_of
+        self._opps = opportunities
+
+    def at(self, when: datetime) -> Pipeline:
+        """The same states labelled with another instant (no events in between)."""
+        return Pipeline(self.scheme, when, self._opps)
+
+    def __getitem__(self, opportunity_id: str) -> Opportunity:
+        try:
+            return self._opps[opportunity_id]
+        except KeyError:
+            raise UnknownOpportunityError(
+                f"no opportunity {opportunity_id!r} at {self.as_of.isoformat()} "
+                f"({len(self._opps)} opportunities are known then)"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._opps)
+
+    def __len__(self) -> int:
+        return len(self._opps)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._opps
+
+    # the dict's own views: Mapping's would look every value up through __getitem__
+    def keys(self) -> KeysView[str]:
+        return self._opps.keys()
+
+    def values(self) -> ValuesView[Opportunity]:
+        return self._opps.values()
+
+    def items(self) -> ItemsView[str, Opportunity]:
+        return self._opps.items()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pipeline):
+            return NotImplemented
+        return (
+            self.as_of == other.as_of and self.scheme == other.scheme and self._opps == other._opps
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Pipeline as_of={self.as_of.isoformat()}: {len(self)} opportunities, "
+            f"{sum(1 for o in self.values() if o.is_open)} open>"
+        )
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One row per opportunity: stage, amount, probability, weighted amount, dates.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> pipe = demo.demo_history(opportunities=3, seed=1).as_of("2024-12-31T00:00:00Z")
+            >>> sorted(pipe.to_records()[0])[:5]
+            ['account', 'amount', 'closed_at', 'currency', 'expected_close']
+        """
+        rows = []
+        for o in self._opps.values():
+            rows.append(
+                {
+                    "opportunity_id": o.id,
+                    "name": o.name,
+                    "stage": o.stage,
+                    "outcome": None if o.outcome is None else o.outcome.value,
+                    "amount": o.amount,
+                    "currency": o.currency,
+                    "probability": o.probability,
+                    "weighted_amount": o.weighted_amount,
+                    "expected_close": o.expected_close,
+                    "owner": o.owner,
+                    "account": o.account,
+                    "product": o.product,
+                    "source": o.source,
+                    "opened_at": o.opened_at,
+                    "stage_entered_at": o.stage_entered_at,
+                    "closed_at": o.closed_at,
+                    "next_action_due": None if o.next_action is None else o.next_action.due,
+                }
+            )
+        return rows
+
+    def _repr_html_(self) -> str:
+        title = f"Pipeline as of {self.as_of.isoformat(sep=' ')} ({len(self)} opportunities)"
+        return html_table(self.to_records(), title=title)
+
+    def to_pandas(self, *, money: Literal["decimal", "float"] = "decimal") -> Any:
+        """The rows of :meth:`to_records` as a pandas DataFrame (needs pandas)."""
+        return records_to_pandas(self.to_records(), money=money)
+
+    def _subset(self, keep: Any) -> Pipeline:
+        return Pipeline(self.scheme, self.as_of, {k: o for k, o in self._opps.items() if keep(o)})
+
+    def open(self) -> Pipeline:
+        """The opportunities that are neither won nor lost."""
+        return self._subset(lambda o: o.is_open)
+
+    def won(self) -> Pipeline:
+        """The won opportunities."""
+        return self._subset(lambda o: o.is_won)
+
+    def lost(self) -> Pipeline:
+        """The lost opportunities."""
+        return self._subset(lambda o: o.is_lost)
+
+    def currencies(self) -> frozenset[str]:
+        """The currencies of the opportunities that have an amount."""
+        return frozenset(o.currency for o in self.values() if o.amount is not None and o.currency)
+
+    def total_amount(self) -> Decimal:
+        """Sum of the open opportunities' amounts (those without an amount add nothing).
+
+        Raises:
+            CurrencyError: the open opportunities are in more than one currency.
+        """
+        opps = [o for o in self.values() if o.is_open and o.amount is not None]
+        _single_currency(opps)
+        return sum((o.amount for o in opps if o.amount is not None), Decimal(0))
+
+    def weighted_total(self) -> Decimal:
+        """Sum of the open opportunities' weighted amounts (amount x probability / 100).
+
+        Raises:
+            CurrencyError: the open opportunities are in more than one currency.
+            ArgumentError: an open opportunity with an amount has no probability (its
+                stage has no weight and no override is set).
+        """
+        opps = [o for o in self.values() if o.is_open and o.amount is not None]
+        _single_currency(opps)
+        total = Decimal(0)
+        for o in opps:
+            weighted = o.weighted_amount
+            if weighted is None:
+                raise ArgumentError(
+                    "scheme",
+                    f"opportunity {o.id!r} at stage {o.stage!r} has no probability: the "
+                    "stage has no weight and no override is set; weighted totals are "
+                    "unavailable",
+                )
+            total += weighted
+        return total
+
+
+def _single_currency(opps: list[Opportunity]) -> None:
+    currencies = {o.currency for o in opps}
+    if len(currencies) > 1:
+        shown = sorted(c or "<none>" for c in currencies)
+        raise CurrencyError(
+            f"open opportunities are in several currencies {shown}; convert with FxRates "
+            "to a reporting currency before adding amounts"
+        )
