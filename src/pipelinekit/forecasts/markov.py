@@ -50,6 +50,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from pipelinekit._time import Instant, instant
+from pipelinekit.engine.bulk import bulk_work
 from pipelinekit.errors import ArgumentError
 from pipelinekit.forecasts._learned import Horizon, forecast_rows
 from pipelinekit.forecasts._placement import Placement, cents, place
@@ -670,6 +671,10 @@ class MarkovForecast:
                 (``learned``) counts made at another ``as_of`` or on other stages.
             CurrencyError: amounts in several currencies without ``currency``/``rates``.
         """
+        with bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
+            return self._compute(history, as_of)
+
+    def _compute(self, history: History, as_of: Instant) -> MarkovForecastResult:
         when = instant(as_of, argument="as_of")
         pipeline = history.until(when).as_of(when)
         scheme = pipeline.scheme
