@@ -746,7 +746,10 @@ def test_bulk_ingestion_shares_one_tzinfo_per_non_utc_offset() -> None:
 def test_a_label_problem_is_located_inside_the_stage() -> None:
     bad = [*STAGES[:1], {**STAGES[1], "labels": {"pl": 5}}, *STAGES[2:]]
     (problem,) = problems({"name": "t", "stages": bad})
-    assert problem.startswith("stage 'offer' (stages[1]), field 'labels.0.1': ")
+    assert problem == (
+        "stage 'offer' (stages[1]), field 'labels': a locale and its label must both be "
+        "text, got 'pl' and 5"
+    )
 
 
 def test_scheduling_without_a_due_date_clears_the_next_action() -> None:

@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Any, TypeVar, cast, get_args
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 from pydantic_core import CoreConfig, CoreSchema, SchemaValidator
 from pydantic_core import core_schema as cs
 
-from pipelinekit.events import Event
+from pipelinekit.events import EVENT_CLASSES, RECORD_TYPE_ERROR, Event
 
 __all__ = [
     "AT",
@@ -48,8 +48,6 @@ __all__ = [
 Row = tuple[Any, ...]
 """A row (typed loosely: its class is made at import time from the event class)."""
 
-EVENT_CLASSES: tuple[type[BaseModel], ...] = get_args(get_args(Event)[0])
-"""Every event class, in the order of the :data:`~pipelinekit.events.Event` union."""
 # positions of the fields every event has (EventBase's, first in every event class)
 OPPORTUNITY_ID, AT, EVENT_ID = 1, 2, 3
 _set = object.__setattr__
@@ -141,6 +139,8 @@ def _records_validator() -> SchemaValidator:
     union = cs.tagged_union_schema(
         {cls.model_fields["type"].default: _record_schema(cls, config) for cls in EVENT_CLASSES},
         discriminator="type",
+        custom_error_type=RECORD_TYPE_ERROR,
+        custom_error_message="bad type",
     )
     # a typed dict's fields follow its own config, not the validator's
     return SchemaValidator(cs.list_schema(union), config)

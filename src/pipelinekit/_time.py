@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
@@ -31,3 +32,24 @@ def instant(value: Instant, *, argument: str) -> datetime:
         raise ArgumentError(
             argument, f"expected a timezone-aware datetime or ISO string, got {value!r} ({msg})"
         ) from None
+
+
+def time_zone(value: object, *, argument: str) -> tzinfo | None:
+    """``value`` as a tzinfo: a tzinfo as it is, an IANA name (``"Europe/Warsaw"``) as its
+    ``ZoneInfo``, ``None`` as ``None``; anything else is an error naming ``argument``."""
+    if value is None or isinstance(value, tzinfo):
+        return value
+    if isinstance(value, str):
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ArgumentError(
+                argument,
+                f"unknown time zone {value!r}; give an IANA name such as 'Europe/Warsaw' "
+                "or a tzinfo such as ZoneInfo('Europe/Warsaw')",
+            ) from None
+    raise ArgumentError(
+        argument,
+        f"expected a tzinfo such as ZoneInfo('Europe/Warsaw') or an IANA zone name, got "
+        f"{type(value).__name__}",
+    )

@@ -49,7 +49,7 @@ from functools import reduce
 from itertools import accumulate
 from typing import Any, Literal, TypeVar, overload
 
-from pipelinekit._time import Instant, instant
+from pipelinekit._time import Instant, instant, time_zone
 from pipelinekit.calculators import Calculator, Mergeable, compute_partitioned, partition_of
 from pipelinekit.errors import ArgumentError, DuplicateEventError, RecordError
 from pipelinekit.history import Duplicate, History, IngestReport, Rejection
@@ -82,7 +82,7 @@ def compute_in_process(
     as_of: Instant,
     partitions: int = ...,
     mode: Literal["strict"] = ...,
-    assume_tz: tzinfo | None = ...,
+    assume_tz: tzinfo | str | None = ...,
 ) -> M: ...
 
 
@@ -95,7 +95,7 @@ def compute_in_process(
     as_of: Instant,
     partitions: int = ...,
     mode: Literal["lenient"],
-    assume_tz: tzinfo | None = ...,
+    assume_tz: tzinfo | str | None = ...,
 ) -> tuple[M, IngestReport]: ...
 
 
@@ -107,7 +107,7 @@ def compute_in_process(
     as_of: Instant,
     partitions: int = 1,
     mode: Literal["strict", "lenient"] = "strict",
-    assume_tz: tzinfo | None = None,
+    assume_tz: tzinfo | str | None = None,
 ) -> M | tuple[M, IngestReport]:
     """The single-process reference for :func:`compute_on_dask`.
 
@@ -123,7 +123,7 @@ def compute_in_process(
         as_of: the instant to compute at.
         partitions: how many partitions to compute and merge (>= 1).
         mode: ``"strict"`` raises at a bad record; ``"lenient"`` sets bad records aside.
-        assume_tz: the zone for timestamps that carry none.
+        assume_tz: the zone for timestamps that carry none (a tzinfo or an IANA name).
 
     Returns:
         The merged result; in lenient mode ``(result, ingest)`` where ``ingest`` is the
@@ -162,7 +162,7 @@ def compute_on_dask(
     as_of: Instant,
     partitions: int | None = ...,
     mode: Literal["strict"] = ...,
-    assume_tz: tzinfo | None = ...,
+    assume_tz: tzinfo | str | None = ...,
     client: Any = ...,
 ) -> M: ...
 
@@ -176,7 +176,7 @@ def compute_on_dask(
     as_of: Instant,
     partitions: int | None = ...,
     mode: Literal["lenient"],
-    assume_tz: tzinfo | None = ...,
+    assume_tz: tzinfo | str | None = ...,
     client: Any = ...,
 ) -> tuple[M, IngestReport]: ...
 
@@ -189,7 +189,7 @@ def compute_on_dask(
     as_of: Instant,
     partitions: int | None = None,
     mode: Literal["strict", "lenient"] = "strict",
-    assume_tz: tzinfo | None = None,
+    assume_tz: tzinfo | str | None = None,
     client: Any = None,
 ) -> M | tuple[M, IngestReport]:
     """Compute a mergeable calculator on Dask: shuffle by opportunity, ingest and compute on
@@ -221,7 +221,7 @@ def compute_on_dask(
         partitions: how many partitions of opportunities (>= 1). Default: the bag's
             ``npartitions``; for an iterable one per :data:`RECORDS_PER_PARTITION` records.
         mode: ``"strict"`` raises at a bad record; ``"lenient"`` sets bad records aside.
-        assume_tz: the zone for timestamps that carry none.
+        assume_tz: the zone for timestamps that carry none (a tzinfo or an IANA name).
         client: a ``distributed.Client`` to compute on; default: Dask's current
             scheduler (the default client if one exists, else local threads).
 
@@ -258,9 +258,10 @@ def compute_on_dask(
 
     when = instant(as_of, argument="as_of")
     _check(calculator, scheme, mode, partitions)
+    zone = time_zone(assume_tz, argument="assume_tz")  # a bad zone fails here, not on a worker
     lib: Any = dask  # Dask's top level is only partly typed
     delayed = lib.delayed
-    config = delayed((calculator, scheme, when, mode, assume_tz), traverse=False)
+    config = delayed((calculator, scheme, when, mode, zone), traverse=False)
 
     if isinstance(records, lib.bag.Bag):
         bag: Any = records

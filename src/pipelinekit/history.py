@@ -27,15 +27,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
 from pipelinekit._rows import event_of
-from pipelinekit._time import Instant, instant
+from pipelinekit._time import Instant, instant, time_zone
 from pipelinekit.engine import Store, bulk_work
 from pipelinekit.engine.reference import RowStore
-from pipelinekit.errors import ArgumentError
+from pipelinekit.errors import ArgumentError, RecordError
 from pipelinekit.events import Event
 from pipelinekit.ingestion import (
     Duplicate,
@@ -110,22 +110,39 @@ class History:
         *,
         scheme: StageScheme,
         mode: Mode = "strict",
-        assume_tz: tzinfo | None = None,
+        assume_tz: tzinfo | str | None = None,
     ) -> History:
         """Validate, de-duplicate, order and replay plain-dict records.
 
         Args:
             records: the records (see the record format in ``docs/concepts.md``).
             scheme: the stage scheme every move is checked against.
-            mode: ``"strict"`` raises at the first bad record; ``"lenient"`` sets bad
+            mode: ``"strict"`` raises the error of the first bad record (the lowest index
+                among the records lenient mode would set aside); ``"lenient"`` sets bad
                 records aside and reports each in :attr:`ingest`.
-            assume_tz: the zone for timestamps that carry none (else they are an error).
+            assume_tz: the zone for timestamps that carry none (else they are an error):
+                a ``tzinfo`` or an IANA name such as ``"Europe/Warsaw"``.
 
         Raises:
             RecordError: (strict mode) a malformed record, naming its index, ``event_id``,
                 ``opportunity_id`` and field; a :class:`~pipelinekit.errors.TransitionError`
                 for an illegal move, a :class:`~pipelinekit.errors.DuplicateEventError` for
                 an ``event_id`` reused with different content.
+            ArgumentError: ``records``, ``scheme``, ``mode`` or ``assume_tz`` is not what
+                it should be.
+
+        Example:
+            >>> import pipelinekit as pk
+            >>> try:
+            ...     pk.History.from_records([
+            ...         {"type": "stage_changed", "opportunity_id": "o-1", "stage": "won",
+            ...          "at": "2024-01-02T00:00:00Z"},
+            ...         {"type": "opened", "opportunity_id": "o-2", "stage": "lead",
+            ...          "at": "2024-01-01T00:00:00Z", "amount": "-5"}],
+            ...         scheme=pk.schemes.get("seed-004"))
+            ... except pk.RecordError as err:
+            ...     print(err.index, err.field)
+            0 opportunity_id
         """
         check_mode(mode)
         check_scheme(scheme)
@@ -133,8 +150,12 @@ class History:
             raise ArgumentError(
                 "records", f"expected an iterable of record dicts, got {type(records).__name__}"
             )
+        zone = time_zone(assume_tz, argument="assume_tz")
+        raw = records if isinstance(records, list) else list(records)
         with bulk_work():
-            store, report = RowStore.from_records(records, scheme, mode, assume_tz)
+            store, report = _first_bad_record_raised(
+                lambda how: RowStore.from_records(raw, scheme, how, zone), mode
+            )
         return cls(scheme=scheme, ingest=report, _store=store)
 
     @classmethod
@@ -154,8 +175,11 @@ class History:
         """
         check_mode(mode)
         check_scheme(scheme)
+        given = list(events)
         with bulk_work():
-            store, report = RowStore.from_events(events, scheme, mode)
+            store, report = _first_bad_record_raised(
+                lambda how: RowStore.from_events(given, scheme, how), mode
+            )
         return cls(scheme=scheme, ingest=report, _store=store)
 
     # -- views ---------------------------------------------------------------------------
@@ -279,3 +303,24 @@ class History:
         """
         partition_of("", partitions)  # validates the count even for an empty history
         return tuple(History._of(part) for part in self._store.split(partitions))
+
+
+def _first_bad_record_raised(
+    ingest: Callable[[Mode], tuple[Store, IngestReport]], mode: Mode
+) -> tuple[Store, IngestReport]:
+    """Run an engine's ingestion; in strict mode raise the error of the first bad record.
+
+    An engine in strict mode stops at the first problem it meets, which need not be the
+    first bad record: records are validated before they are de-duplicated and replayed,
+    and whether a move is legal can depend on a later record (the one that opens the deal
+    earlier in time). So once strict ingestion fails, the records are checked again as
+    lenient mode checks them, and the first one set aside is raised.
+    """
+    try:
+        return ingest(mode)
+    except RecordError:
+        if mode != "strict":
+            raise
+    _, report = ingest("lenient")
+    assert report.rejected, "strict ingestion refused what lenient ingestion accepts"
+    raise report.rejected[0].error from None

@@ -7,11 +7,13 @@ records in one :class:`IngestReport`; lenient mode sets bad records aside as
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from pipelinekit.errors import ArgumentError, RecordError
+from pipelinekit.events import abbreviated
 from pipelinekit.results import html_table
 from pipelinekit.stages import StageScheme
 
@@ -29,6 +31,11 @@ class Rejection(BaseModel):
     record: Any
     error: RecordError
 
+    def __repr_args__(self) -> Iterator[tuple[str, Any]]:
+        yield "index", self.index
+        yield "record", _Shown(abbreviated(self.record))  # the record may be anything
+        yield "error", self.error
+
     @property
     def reason(self) -> str:
         """What is wrong with the record."""
@@ -38,6 +45,15 @@ class Rejection(BaseModel):
     def field(self) -> str | None:
         """The offending field, when one field is to blame."""
         return self.error.field
+
+
+class _Shown(str):
+    """Text that stands for a value in a repr."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 class Duplicate(BaseModel):

@@ -73,13 +73,44 @@ only through later won stages unless the scheme allows ``reopen``.
 
 
 def _labels_in(value: object) -> object:
+    """Labels as sorted ``(locale, label)`` pairs, from a mapping or a list of pairs; a
+    locale given twice, or anything but text, is an error (never silently dropped)."""
     if isinstance(value, Mapping):
-        return tuple(sorted(value.items()))
-    return value
+        pairs = list(value.items())
+    elif isinstance(value, list | tuple) and all(
+        isinstance(p, list | tuple) and len(p) == 2 for p in value
+    ):
+        pairs = [(p[0], p[1]) for p in value]
+    else:
+        raise PydanticCustomError(
+            "labels",
+            "expected a mapping of locale to label (e.g. 'pl' to 'Oferta') or a "
+            "list of [locale, label] pairs, got {given}",
+            {"given": _brief(value)},
+        )
+    seen: set[str] = set()
+    for locale, text in pairs:
+        if not isinstance(locale, str) or not isinstance(text, str):
+            raise PydanticCustomError(
+                "labels",
+                "a locale and its label must both be text, got {locale} and {text}",
+                {"locale": _brief(locale), "text": _brief(text)},
+            )
+        if locale in seen:
+            raise PydanticCustomError(
+                "labels", "locale {locale} is given more than once", {"locale": repr(locale)}
+            )
+        seen.add(locale)
+    return tuple(sorted(pairs))
 
 
 def _labels_out(value: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return dict(value)
+
+
+def _brief(value: object) -> str:
+    text = repr(value) if isinstance(value, str | int | float | None) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 Labels = Annotated[
@@ -90,13 +121,29 @@ Labels = Annotated[
         {"type": "object", "additionalProperties": {"type": "string"}, "title": "Labels"}
     ),
 ]
-"""Per-locale labels: a ``{"pl": "Oferta", "en": "Offer"}`` mapping in JSON, frozen inside."""
+"""Per-locale labels: a ``{"pl": "Oferta", "en": "Offer"}`` mapping in JSON (a list of
+``["pl", "Oferta"]`` pairs is accepted too), frozen inside as pairs sorted by locale."""
 
 
 def _edges_in(value: object) -> object:
-    if isinstance(value, Mapping):
-        return tuple((src, dst) for src, targets in value.items() for dst in targets)
-    return value
+    """A ``{"from": ["to", ...]}`` mapping as ``(from, to)`` pairs; other shapes are left to
+    the field's own validation."""
+    if not isinstance(value, Mapping):
+        return value
+    edges: list[tuple[str, str]] = []
+    for src, targets in value.items():
+        if not isinstance(src, str):
+            raise PydanticCustomError(
+                "edges", "a stage key must be text, got {src}", {"src": _brief(src)}
+            )
+        if not isinstance(targets, list | tuple) or not all(isinstance(t, str) for t in targets):
+            raise PydanticCustomError(
+                "edges",
+                "the moves from {src} must be a list of stage keys, got {targets}",
+                {"src": repr(src), "targets": _brief(targets)},
+            )
+        edges.extend((src, dst) for dst in targets)
+    return tuple(edges)
 
 
 Edges = Annotated[tuple[tuple[str, str], ...], BeforeValidator(_edges_in)]

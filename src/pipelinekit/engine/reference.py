@@ -37,7 +37,7 @@ from pipelinekit._rows import (
     same_event,
 )
 from pipelinekit.errors import ArgumentError, DuplicateEventError, RecordError
-from pipelinekit.events import SHARED_TZ, Event, EventBase, record_error
+from pipelinekit.events import SHARED_TZ, Event, EventBase, record_error, unreadable_number
 from pipelinekit.ingestion import Duplicate, IngestReport, Mode, Rejection
 from pipelinekit.opportunity import Opportunity, _Draft, begin, fold
 from pipelinekit.partitions import partition_of
@@ -116,7 +116,7 @@ class RowStore:
                 rows += make.from_records(chunk, context)
                 if positions is not None:
                     positions += range(start, start + len(chunk))
-            except (ValidationError, TypeError) as exc:
+            except (ValueError, TypeError) as exc:  # ValidationError is a ValueError
                 rejected.update(_chunk_errors(exc, chunk, start, make, context))
                 if mode == "strict":
                     raise rejected[min(rejected)] from None
@@ -201,9 +201,9 @@ class RowStore:
         # Order by time (ties keep input order), then replay one opportunity at a time in
         # input order: each opportunity's events and working state stay hot in the CPU
         # cache, where a time-ordered replay jumps between all open deals (3x slower at 1M
-        # events). Opportunities are independent, so the states, the rejections and (in
-        # strict mode) the first error in time order are exactly those of a time-ordered
-        # replay.
+        # events). Opportunities are independent, so the states and the rejections are
+        # exactly those of a time-ordered replay. (In strict mode the first failure met is
+        # raised; History then finds the first bad record.)
         times = [validated[k][AT] for k in kept]
         rank: Sequence[int] = range(len(kept))
         kept_in_time: Sequence[int]
@@ -349,8 +349,9 @@ def _chunk_errors(
 
     A ``TypeError`` comes from a value pydantic-core could not even inspect (a ``datetime``
     subclass whose fields are not numbers, as pandas' ``NaT`` was before it counted as
-    missing): the chunk is then validated one record at a time to find it, and the field to
-    blame is the first whose removal lets the record through.
+    missing), a bare ``ValueError`` from an integer too long to convert to text: the chunk
+    is then validated one record at a time to find them, and the field to blame is the
+    first whose value alone fails that way.
     """
     if isinstance(exc, ValidationError):
         found: dict[int, RecordError] = {}
@@ -368,7 +369,11 @@ def _chunk_errors(
             make.from_records([record], context)
         except ValidationError as one:
             found.update(_chunk_errors(one, [record], start + k, make, context))
-        except TypeError as odd:
+        except (TypeError, ValueError) as odd:
+            huge = unreadable_number(record, index=start + k)
+            if huge is not None:
+                found[start + k] = huge
+                continue
             blamed = [key for key in record if _unreadable(record, key, make, context)]
             found[start + k] = RecordError(
                 f"a value that cannot be read ({odd})",
@@ -381,13 +386,14 @@ def _chunk_errors(
 
 def _unreadable(record: Mapping[str, Any], key: str, make: RowMaker, ctx: dict[str, Any]) -> bool:
     """Whether the value of ``key`` alone, in a record of the same type, raises ``TypeError``
-    (any other complaint, such as the required fields now absent, is not its fault)."""
+    or a bare ``ValueError`` (any other complaint, such as the required fields now absent,
+    is not its fault)."""
     try:
         make.from_records([{"type": record.get("type"), key: record[key]}], ctx)
-    except TypeError:
-        return True
     except ValidationError:
         return False
+    except (TypeError, ValueError):
+        return True
     return False
 
 

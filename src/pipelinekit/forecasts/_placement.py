@@ -129,12 +129,16 @@ class Placement:
         )
 
     def periods(self, as_of: datetime) -> tuple[Period, ...]:
-        """The ``horizon`` periods starting with the one that contains ``as_of``."""
+        """The ``horizon`` periods starting with the one that contains ``as_of``.
+
+        Raises:
+            ArgumentError: they would reach past 9999-12-31 (naming ``horizon``).
+        """
         first = self.kind.period_of_instant(as_of, tz=self.tz)
-        out = [first]
-        while len(out) < self.horizon:
-            out.append(out[-1].next())
-        return tuple(out)
+        try:
+            return self.kind.following(first.start, self.horizon)
+        except ArgumentError as exc:
+            raise ArgumentError("horizon", exc.reason) from None
 
     def check_scheme(self, pipeline: Pipeline) -> None:
         """Stage keys in ``categories`` must be open stages of the scheme."""

@@ -882,12 +882,22 @@ INVALID_RECORD_RULES: tuple[str, ...] = (
     "empty-id",
     "too-long-id",
     "unknown-stage",
+    "numeric-timestamp",
+    "out-of-range-timestamp",
+    "huge-integer",
+    "deep-nesting",
+    "empty-field-name",
     "not-opened",
     "already-opened",
     "illegal-move",
     "conflicting-event-id",
 )
-"""Every rule :func:`invalid_records` can break; the last four only show in context."""
+"""Every rule :func:`invalid_records` can break; the last four only show in context.
+
+``huge-integer`` puts an integer too long for ``str()`` (5001 digits) in a field,
+``deep-nesting`` a list nested 2000 deep: an importer that prints or converts the bad
+value naively crashes on them (``ValueError``, ``RecursionError``) instead of reporting it.
+"""
 
 _REQUIRED = {
     "opened": ("opportunity_id", "at", "stage"),
@@ -1033,6 +1043,27 @@ def _break(
         kind = draw(st.sampled_from(["opened", "stage_changed"]))
         bad = {"type": kind, "opportunity_id": oid if kind != "opened" else fresh, "at": at}
         return insert({**bad, "stage": unknown}, RecordError, "stage", after=1)
+    if rule == "numeric-timestamp":
+        value = draw(st.sampled_from([0, 1704067200, 1704067200.5, "1704067200", "20240105"]))
+        return insert({**activity, "at": value}, RecordError, "at")
+    if rule == "out-of-range-timestamp":
+        value = draw(
+            st.sampled_from(
+                ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"]
+            )
+        )
+        return insert({**activity, "at": value}, RecordError, "at")
+    if rule == "huge-integer":
+        field = draw(st.sampled_from(["opportunity_id", "kind", "note", "actor", "amount"]))
+        return insert({**activity, field: 10**5000}, RecordError, field)
+    if rule == "deep-nesting":
+        field = draw(st.sampled_from(["note", "colour"]))
+        deep: list[Any] = []
+        for _ in range(2000):
+            deep = [deep]
+        return insert({**activity, field: deep}, RecordError, field)
+    if rule == "empty-field-name":
+        return insert({**activity, "": "x"}, RecordError, "")
     if rule == "not-opened":
         bad = {"type": "stage_changed", "opportunity_id": fresh, "at": at, "stage": stage}
         return insert(bad, TransitionError, "opportunity_id")
