@@ -367,3 +367,11 @@ def test_labels_round_trip_whatever_their_order(pairs: list[tuple[str, str]]) ->
     stage = Stage(key="a", label="A", labels=pairs)
     assert Stage.model_validate(json.loads(stage.model_dump_json())) == stage
     assert Stage(key="a", label="A", labels=dict(pairs)) == stage
+
+
+@pytest.mark.parametrize("tag", [[], {}, {"opened"}])
+def test_an_unhashable_record_type_is_a_located_error(tag: object) -> None:
+    with pytest.raises(RecordError) as info:
+        event_from_record({**OPENED, "type": tag}, index=2)
+    assert (info.value.index, info.value.field) == (2, "type")
+    assert refused([OPENED, {**OPENED, "type": tag}]).field == "type"

@@ -451,7 +451,8 @@ def event_from_record(
         'bob'
     """
     if isinstance(record, Mapping):
-        record = plain_record(record, _FIELDS.get(record.get("type")))
+        tag = record.get("type")  # (an unhashable tag, such as a list, is no known type)
+        record = plain_record(record, _FIELDS.get(tag) if isinstance(tag, str) else None)
     context = {"assume_tz": time_zone(assume_tz, argument="assume_tz")}
     try:
         event: Event = _RECORD.validate_python(record, context=context)
