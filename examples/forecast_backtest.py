@@ -122,12 +122,12 @@ def main(seed: int = 7, *, show: bool = True) -> BacktestResult:
             print(f"  {stage:<12} true {rate:.3f}   weight {SCHEME.stage(stage).weight}%")
         print()
         print(f"{'forecaster':<11} {'points':>6} {'MAE':>10} {'WAPE':>6} {'bias':>10} "
-              f"{'Brier':>6} {'logloss':>7} {'scored':>6} {'censored':>8}")  # fmt: skip
+              f"{'Brier':>6} {'logloss':>7} {'scored':>6} {'ECE':>6}")  # fmt: skip
         for a in result.accuracy:
             print(
                 f"{a.forecaster:<11} {a.points:>6} {a.mae:>10,.0f} {a.wape or 0:>6.3f} "
                 f"{a.bias:>10,.0f} {a.brier or 0:>6.3f} {a.log_loss or 0:>7.3f} "
-                f"{a.deals_scored:>6} {a.deals_censored:>8}"
+                f"{a.deals_scored:>6} {a.ece or 0:>6.3f}"
             )
         print()
         print("calibration (deals per bin: predicted -> observed win rate)")

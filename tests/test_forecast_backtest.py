@@ -40,8 +40,9 @@ def _event(kind: str, oid: str, day: str, stage: str, **extra: Any) -> dict[str,
     }
 
 
-def tiny_history() -> History:
-    """x won 2024-02-10 (100); y lost 2024-02-15; z stays open (censored)."""
+def tiny_history(last_day: str = "2024-03-31") -> History:
+    """x won 2024-02-10 (100); y lost 2024-02-15; z stays open; w opens on ``last_day``
+    (the history's last event: March is complete in it)."""
     return History.from_records(
         [
             _event("opened", "x", "2024-01-10", "a", amount="100", currency="EUR"),
@@ -49,6 +50,7 @@ def tiny_history() -> History:
             _event("opened", "z", "2024-01-12", "a", amount="50", currency="EUR"),
             _event("stage_changed", "x", "2024-02-10", "won"),
             _event("stage_changed", "y", "2024-02-15", "lost"),
+            _event("opened", "w", last_day, "a", amount="10", currency="EUR"),
         ],
         scheme=SCHEME,
     )
@@ -99,14 +101,18 @@ def test_tiny_backtest_by_hand() -> None:
     assert acc.mae == Decimal("50.00")
     assert acc.bias == Decimal("50.00")
     assert acc.wape == 1.0  # (50 + 50) / (100 + 0)
-    # x (0.8, won) and y (0.4, lost) are scored; z is still open at the end: censored
-    assert (acc.deals_scored, acc.deals_censored) == (2, 1)
-    assert acc.brier == pytest.approx(((0.8 - 1) ** 2 + 0.4**2) / 2)
-    assert acc.log_loss == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2)
+    # "won within February": x (0.8) was, y (0.4, lost) and z (0.5, still open) were not;
+    # a deal still open is an outcome, not left out
+    assert acc.deals_scored == 3
+    assert acc.brier == pytest.approx(((0.8 - 1) ** 2 + 0.4**2 + 0.5**2) / 3)
+    assert acc.log_loss == pytest.approx(-(math.log(0.8) + math.log(0.6) + math.log(0.5)) / 3)
+    assert acc.ece == pytest.approx((0.2 + 0.4 + 0.5) / 3)
     bins = {round(b.low, 1): b for b in bt.calibration if b.deals}
-    assert set(bins) == {0.4, 0.8}
+    assert set(bins) == {0.4, 0.5, 0.8}
     assert (bins[0.8].mean_predicted, bins[0.8].observed) == (0.8, 1.0)
     assert (bins[0.4].mean_predicted, bins[0.4].observed) == (0.4, 0.0)
+    assert (bins[0.5].mean_predicted, bins[0.5].observed) == (0.5, 0.0)
+    assert (acc.bands, acc.coverage, acc.pinball) == (0, None, None)
     assert len(bt.calibration) == 10
     assert bt.summary()[0]["points"] == 2
     # each run saw nothing after its as_of
@@ -133,8 +139,8 @@ def test_log_loss_clips_certain_wrong_predictions() -> None:
             return f.model_copy(update={"deals": deals})
 
     bt = backtest({"sure": Sure()}, tiny_history(), as_of_dates=["2024-02-01T00:00:00Z"])
-    # x was won at probability 0 -> clipped to 1e-6; y lost at 0 -> log(1 - 1e-6)
-    expected = -(math.log(1e-6) + math.log(1 - 1e-6)) / 2
+    # x was won at probability 0 -> clipped to 1e-6; y and z not won at 0 -> log(1 - 1e-6)
+    expected = -(math.log(1e-6) + 2 * math.log(1 - 1e-6)) / 3
     assert bt.accuracy[0].log_loss == pytest.approx(expected)
 
 
@@ -204,3 +210,90 @@ def test_accuracy_of_unknown_forecaster_names_it() -> None:
     with pytest.raises(ArgumentError) as err:
         bt.accuracy_of("nope")
     assert err.value.argument == "forecaster"
+
+
+def test_a_point_whose_targets_the_history_does_not_cover_is_left_out() -> None:
+    # the history ends on 15 March: March is not complete, February is
+    bt = backtest(
+        {"fixed": Fixed()},
+        tiny_history(last_day="2024-03-15"),
+        as_of_dates=["2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"],
+    )
+    assert [p.complete for p in bt.points] == [True, False]
+    (acc,) = bt.accuracy
+    assert (acc.points, acc.incomplete) == (1, 1)
+    assert (acc.mae, acc.bias) == (Decimal("50.00"), Decimal("50.00"))  # February only
+    assert acc.deals_scored == 3
+
+
+class Placed:
+    """Rows with overdue / no close date / later buckets, per-deal periods and bands."""
+
+    def compute(self, history: History, *, as_of: Instant) -> Forecast:
+        when = instant(as_of, argument="as_of")
+        rows = (
+            ForecastRow(
+                bucket="2024-02",
+                start=date(2024, 2, 1),
+                end=date(2024, 3, 1),
+                expected=Decimal(40),
+                p10=Decimal(20),
+                p50=Decimal(40),
+                p90=Decimal(90),
+            ),
+            ForecastRow(bucket="later", start=date(2024, 3, 1), expected=Decimal(1000)),
+            ForecastRow(bucket="overdue", expected=Decimal(30)),
+            ForecastRow(bucket="no close date", expected=Decimal(20)),
+        )
+
+        def deal(oid: str, p: float, bucket: str, periods: tuple[float, ...]) -> DealForecast:
+            return DealForecast(
+                opportunity_id=oid,
+                stage="a",
+                amount=Decimal(1),
+                win_probability=p,
+                expected=Decimal(0),
+                bucket=bucket,
+                periods=periods,
+            )
+
+        deals = (
+            deal("x", 0.9, "later", (0.3,)),  # says when: 0.3 within February
+            deal("y", 0.6, "overdue", ()),  # due now: its probability counts in February
+            deal("z", 0.7, "later", ()),  # placed after the targets: 0 within them
+        )
+        return Forecast(method="placed", as_of=when, rows=rows, deals=deals)
+
+
+def test_overdue_and_undated_buckets_are_scored_in_the_current_period() -> None:
+    bt = backtest({"placed": Placed()}, tiny_history(), as_of_dates=["2024-02-01T00:00:00Z"])
+    (point,) = bt.points
+    assert point.forecast == Decimal(40 + 30 + 20)  # later is not in the targets
+    assert point.period_forecasts == (Decimal(90),)
+    assert point.error == Decimal(90 - 100)
+
+
+def test_deal_chances_within_the_targets_use_their_periods() -> None:
+    bt = backtest({"placed": Placed()}, tiny_history(), as_of_dates=["2024-02-01T00:00:00Z"])
+    (acc,) = bt.accuracy
+    # x: 0.3, won in February; y: 0.6 (due now), lost; z: 0 (later), still open
+    assert acc.brier == pytest.approx(((0.3 - 1) ** 2 + 0.6**2 + 0.0**2) / 3)
+
+
+def test_bands_are_scored_by_coverage_and_pinball_loss() -> None:
+    bt = backtest({"placed": Placed()}, tiny_history(), as_of_dates=["2024-02-01T00:00:00Z"])
+    (acc,) = bt.accuracy
+    # actual 100 is above P90 = 90: not covered; pinball of (20, 40, 90) at 100:
+    # 0.1 * 80 + 0.5 * 60 + 0.9 * 10 = 47, mean 47 / 3
+    assert (acc.bands, acc.coverage, acc.below) == (1, 0.0, 0.0)
+    assert acc.pinball == (Decimal(47) / 3).quantize(Decimal("0.01"))
+
+
+def test_ranking_puts_the_lowest_wape_first() -> None:
+    bt = backtest(
+        {"fixed": Fixed(), "placed": Placed()},
+        tiny_history(),
+        as_of_dates=["2024-02-01T00:00:00Z"],
+    )
+    # fixed: |150 - 100| / 100 = 0.5; placed: |90 - 100| / 100 = 0.1
+    assert [(r["rank"], r["forecaster"]) for r in bt.ranking()] == [(1, "placed"), (2, "fixed")]

@@ -140,12 +140,12 @@ def backtest_months(bt: BacktestResult) -> dict[str, dict[str, Any]]:
     """The backtest's forecasters side by side, one row per first target period.
 
     Each row: ``month`` (the period label), ``as_of``, ``actual``, one column per forecaster
-    (its forecast) and ``open`` (deals open at ``as_of``: scored + censored).
+    (its forecast) and ``open`` (deals open at ``as_of``, each scored).
     """
     rows: dict[str, dict[str, Any]] = {}
     for point in bt.points:
         row = rows.setdefault(point.periods[0], {"month": point.periods[0], "as_of": point.as_of})
         row["actual"] = point.actual
         row[point.forecaster] = point.forecast
-        row["open"] = point.deals_scored + point.deals_censored
+        row["open"] = point.deals_scored
     return rows

@@ -244,24 +244,23 @@ def main(data_dir: Path) -> dict[str, Any]:
         as_of_dates=(BACKTEST_FROM, BACKTEST_TO, "month"),
     )
     print_table(
-        [{**a, "scored": a["deals_scored"], "censored": a["deals_censored"]} for a in bt.summary()],
-        ["forecaster", "points", "mae", "wape", "bias", "brier", "log_loss", "scored", "censored"],
+        [{**a, "scored": a["deals_scored"]} for a in bt.summary()],
+        ["forecaster", "points", "mae", "wape", "bias", "brier", "log_loss", "ece", "scored"],
     )
     points = [
         {
             "as_of": p.as_of.date().isoformat(),
-            "open": p.deals_scored + p.deals_censored,
+            "open": p.deals_scored,
             "forecast": p.forecast,
             "actual": p.actual,
             "error": p.error,
-            "censored": p.deals_censored,
             "brier": p.brier,
         }
         for p in bt.points
     ]
-    print_table(points, ["as_of", "open", "forecast", "actual", "error", "censored", "brier"])
-    print("  open: deals open at as_of (each scored against its outcome, or censored when")
-    print("  still open at the end of the data); actual: close_value won in that month")
+    print_table(points, ["as_of", "open", "forecast", "actual", "error", "brier"])
+    print("  open: deals open at as_of, each scored on whether it was won within the month")
+    print("  (still open at its end: not won); actual: close_value won in that month")
 
     return {
         "rows": len(rows),
@@ -285,8 +284,7 @@ def main(data_dir: Path) -> dict[str, Any]:
                 "period": " ".join(p.periods),
                 "forecast": p.forecast,
                 "actual": p.actual,
-                "open": p.deals_scored + p.deals_censored,
-                "censored": p.deals_censored,
+                "open": p.deals_scored,
             }
             for p in bt.points
         ],

@@ -293,8 +293,6 @@ def main(data_dir: Path) -> dict[str, Any]:
         bt.summary(),
         ["forecaster", "points", "mae", "wape", "bias", "brier", "log_loss", "deals_scored"],
     )
-    censored = bt.summary()[0]["deals_censored"]
-    print(f"  deal forecasts left out (still open at the end of the export): {censored}")
     by_month = backtest_months(bt)
     for month in by_month.values():
         before = history.as_of(month["as_of"]).values()

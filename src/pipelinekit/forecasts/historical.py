@@ -63,7 +63,7 @@ from pipelinekit.forecasts._learned import (
     wilson,
 )
 from pipelinekit.forecasts._placement import Layout, Placement, cents, place
-from pipelinekit.forecasts.result import DealForecast, Forecast
+from pipelinekit.forecasts.result import NO_CLOSE_DATE, OVERDUE, DealForecast, Forecast
 from pipelinekit.history import History, Pipeline
 from pipelinekit.money import FxRates, ReportingCurrency
 from pipelinekit.opportunity import Opportunity
@@ -842,6 +842,7 @@ class HistoricalForecast:
                         "bucket": _main_bucket(allocation, order),
                         "group": segments[i],
                         "category": None,
+                        "periods": _period_shares(allocation, horizon, placed.amount),
                     },
                     _DEAL_FIELDS,
                 )
@@ -879,6 +880,20 @@ def _given_age(
     won = rate * still_won
     total = won + (1 - rate) * still_lost
     return _round_probability(won / total) if total else rate
+
+
+def _period_shares(
+    allocation: dict[str, Decimal], horizon: Horizon, amount: Decimal
+) -> tuple[float, ...]:
+    """The chance of being won in each horizon period: the allocation over the amount
+    (an overdue share or one without a close date is due now: the first period)."""
+    if not amount:
+        return (0.0,) * len(horizon.labels)
+    due = allocation.get(OVERDUE, _ZERO) + allocation.get(NO_CLOSE_DATE, _ZERO)
+    return tuple(
+        float((allocation.get(label, _ZERO) + (due if k == 0 else _ZERO)) / amount)
+        for k, label in enumerate(horizon.labels)
+    )
 
 
 def _round_probability(p: Decimal) -> Decimal:

@@ -91,6 +91,9 @@ class DealForecast(BaseModel):
 
     ``category`` is the deal's forecast category (``"pipeline"``, ``"best_case"``,
     ``"commit"``) when the forecaster maps stages to categories, else ``None``.
+    ``periods`` is the chance that the deal is won in each period of the horizon, in the
+    order of the forecast's period rows (empty when the method does not say when); a
+    backtest scores "won within the first h periods" with the sum of the first ``h``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -103,6 +106,7 @@ class DealForecast(BaseModel):
     bucket: str
     group: str | None = None
     category: str | None = None
+    periods: tuple[float, ...] = ()
 
 
 class Forecast(Result):
