@@ -276,3 +276,57 @@ def test_model_validate_honours_strict_instead_of_dropping_it() -> None:
     assert StageScheme.model_validate_json(as_json).reopen is True
     with pytest.raises(SchemeError, match="'reopen': Input should be a valid boolean"):
         StageScheme.model_validate_json(as_json, strict=True)
+
+
+# -- labels to keys -----------------------------------------------------------------------
+
+
+def test_key_for_reads_keys_labels_and_every_locale_ignoring_case_and_spacing() -> None:
+    from pipelinekit import schemes
+
+    polish = schemes.get("seed-001")
+    for stage in polish.stages:
+        for text in (stage.key, stage.label, *(label for _, label in stage.labels)):
+            assert polish.key_for(text) == stage.key
+            assert polish.key_for(f"  {text.upper()} ") == stage.key
+    salesforce = schemes.get("salesforce")
+    assert salesforce.key_for("negotiation/review") == "negotiation-review"
+    assert salesforce.key_for("Closed\tWon") == "closed-won"
+
+
+def test_key_for_an_unknown_label_suggests_the_closest_stage() -> None:
+    from pipelinekit import schemes
+
+    scheme = schemes.get("salesforce")
+    with pytest.raises(ArgumentError, match="did you mean 'negotiation-review'") as info:
+        scheme.key_for("Negotiation Review")
+    assert info.value.argument == "label"
+    with pytest.raises(ArgumentError, match="its stages are") as far:
+        scheme.key_for("Contract Sent")
+    assert "did you mean" not in str(far.value)
+    with pytest.raises(ArgumentError, match="expected a stage label, got int"):
+        scheme.key_for(3)  # type: ignore[arg-type]
+
+
+def test_key_for_a_label_two_stages_share_is_an_error() -> None:
+    data = scheme_dict()
+    data["stages"][1]["labels"] = {"pl": "Lead"}
+    scheme = StageScheme.model_validate(data)
+    with pytest.raises(ArgumentError, match=r"'lead ' names several stages.*\['lead', 'offer'\]"):
+        scheme.key_for("lead ")  # not the key itself: the label, shared
+    assert scheme.key_for("lead") == "lead"  # the key itself wins
+    assert scheme.suggest("LEAD") == "lead"  # the earlier stage in funnel order
+
+
+def test_an_unknown_stage_in_a_record_says_which_key_has_that_label() -> None:
+    from pipelinekit import History, RecordError, schemes
+
+    recs = [
+        {"type": "opened", "opportunity_id": "o-1", "at": "2024-01-05T10:00:00Z",
+         "stage": "Negotiation/Review"},
+    ]  # fmt: skip
+    with pytest.raises(RecordError, match=r"did you mean 'negotiation-review'\?") as info:
+        History.from_records(recs, scheme=schemes.get("salesforce"))
+    assert (info.value.index, info.value.field) == (0, "stage")
+    with pytest.raises(ArgumentError, match="did you mean 'closed-won'"):
+        schemes.get("salesforce").stage("Closed Won")

@@ -174,10 +174,7 @@ class CategoryMap(BaseModel):
         chosen: dict[str, ForecastCategory] = {}
         for key, value in (stages or {}).items():
             if not scheme.has_stage(key):
-                raise ArgumentError(
-                    "stages",
-                    f"unknown stage key {key!r}; scheme {scheme.name!r} has {list(scheme.keys)}",
-                )
+                raise ArgumentError("stages", scheme.unknown_stage(key))
             chosen[key] = _category(value, "stages")
         pairs: list[tuple[str, ForecastCategory]] = []
         for stage in scheme.stages:

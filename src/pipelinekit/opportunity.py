@@ -394,7 +394,7 @@ _OPENS = (Opened, ROW_CLASSES[Opened])
 def _known_stage(scheme: StageScheme, event: Opened | StageChanged) -> Stage:
     if not scheme.has_stage(event.stage):
         raise RecordError(
-            f"unknown stage {event.stage!r}; scheme {scheme.name!r} has {list(scheme.keys)}",
+            scheme.unknown_stage(event.stage),
             event_id=event.event_id,
             opportunity_id=event.opportunity_id,
             field="stage",

@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
+from difflib import get_close_matches
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -332,6 +333,7 @@ class StageScheme(_SchemeModel):
 
     _index: dict[str, int] = PrivateAttr(default_factory=dict)
     _moves: frozenset[tuple[str, str]] = PrivateAttr(default_factory=frozenset)
+    _names: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -369,6 +371,7 @@ class StageScheme(_SchemeModel):
             raise PydanticCustomError("scheme_invalid", "invalid scheme", {"problems": problems})
 
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_names", _names_of(self.stages))
         moves = frozenset(_legal_moves(self.stages, self.transitions, self.edges, self.reopen))
         object.__setattr__(self, "_moves", moves)
         problems.extend(self._check_graph())
@@ -485,10 +488,83 @@ class StageScheme(_SchemeModel):
         """
         return self.stages[self.index(key)]
 
-    def _unknown(self, key: str) -> ArgumentError:
-        return ArgumentError(
-            "stage", f"unknown stage key {key!r}; scheme {self.name!r} has {list(self.keys)}"
+    def key_for(self, label: str) -> str:
+        """The key of the stage called ``label``: its key, its label or its label in any
+        locale, compared case-insensitively and with runs of spaces as one.
+
+        This is how a CRM's stage names (``"Negotiation/Review"``, ``"Negocjacje"``) become
+        keys.
+
+        Raises:
+            ArgumentError: no stage is called ``label`` (the message suggests the closest
+                one), or two stages are.
+
+        Example:
+            >>> from pipelinekit import schemes
+            >>> s = schemes.get("salesforce")
+            >>> s.key_for("Negotiation/Review"), s.key_for("closed  WON"), s.key_for("prospecting")
+            ('negotiation-review', 'closed-won', 'prospecting')
+            >>> try:
+            ...     s.key_for("Negotiation")
+            ... except ArgumentError as err:
+            ...     print(err)
+            argument 'label': no stage of scheme 'salesforce' is called 'Negotiation';
+            did you mean 'negotiation-review'?
+        """
+        if not isinstance(label, str):
+            raise ArgumentError("label", f"expected a stage label, got {type(label).__name__}")
+        if label in self._index:
+            return label
+        keys = self._names.get(_name(label), frozenset())
+        if len(keys) == 1:
+            return next(iter(keys))
+        if keys:
+            raise ArgumentError(
+                "label", f"{label!r} names several stages of scheme {self.name!r}: {sorted(keys)}"
+            )
+        hint = self.suggest(label)
+        raise ArgumentError(
+            "label",
+            f"no stage of scheme {self.name!r} is called {label!r}"
+            + (f"; did you mean {hint!r}?" if hint else f"; its stages are {list(self.keys)}"),
         )
+
+    def suggest(self, text: str) -> str | None:
+        """The stage key ``text`` most likely means, or ``None``: the stage whose key or
+        label (in any locale) it is, ignoring case, else the closest key or label by
+        spelling.
+
+        Example:
+            >>> from pipelinekit import schemes
+            >>> s = schemes.get("salesforce")
+            >>> s.suggest("Negotiation/Review"), s.suggest("negotation-review"), s.suggest("xyz")
+            ('negotiation-review', 'negotiation-review', None)
+        """
+        if not isinstance(text, str):
+            return None
+        keys = self._names.get(_name(text))
+        if keys is not None:
+            return min(keys, key=self._index.__getitem__)
+        close = get_close_matches(_name(text), self._names, n=1, cutoff=0.6)
+        if not close:
+            return None
+        return min(self._names[close[0]], key=self._index.__getitem__)
+
+    def _unknown(self, key: str) -> ArgumentError:
+        return ArgumentError("stage", self.unknown_stage(key))
+
+    def unknown_stage(self, key: str) -> str:
+        """The message for a stage key this scheme does not have: which key was meant,
+        when one is likely (:meth:`suggest`), and the keys it has.
+
+        Example:
+            >>> from pipelinekit import schemes
+            >>> print(schemes.get("suitecrm").unknown_stage("Closed Won"))  # doctest: +ELLIPSIS
+            unknown stage key 'Closed Won' (did you mean 'closed-won'?); scheme 'suitecrm' has [...]
+        """
+        hint = self.suggest(key)
+        meant = f" (did you mean {hint!r}?)" if hint is not None else ""
+        return f"unknown stage key {key!r}{meant}; scheme {self.name!r} has {list(self.keys)}"
 
     def can_move(self, from_stage: str, to_stage: str) -> bool:
         """True if an opportunity at ``from_stage`` may move to ``to_stage``.
@@ -526,6 +602,20 @@ class StageScheme(_SchemeModel):
                 return "reopen"
         self.index(to_stage)
         return self.transitions
+
+
+def _name(text: str) -> str:
+    """A stage name as :meth:`StageScheme.key_for` compares it."""
+    return " ".join(text.casefold().split())
+
+
+def _names_of(stages: tuple[Stage, ...]) -> dict[str, frozenset[str]]:
+    """Every stage's key and labels (:func:`_name`), each with the keys it names."""
+    names: dict[str, set[str]] = {}
+    for stage in stages:
+        for text in (stage.key, stage.label, *(label for _, label in stage.labels)):
+            names.setdefault(_name(text), set()).add(stage.key)
+    return {name: frozenset(keys) for name, keys in names.items()}
 
 
 def _policy_allows(
