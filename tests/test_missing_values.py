@@ -196,6 +196,16 @@ def test_event_from_record_follows_the_same_rule() -> None:
     assert (info.value.index, info.value.field) == (4, "stage")
 
 
+@pytest.mark.parametrize("tag", [[], {}, None, math.nan, 3])
+def test_an_odd_type_tag_is_a_record_error_in_both_ways_in(tag: object) -> None:
+    record = opened("a") | {"type": tag}
+    with pytest.raises(RecordError) as single:
+        event_from_record(record, index=0)
+    with pytest.raises(RecordError) as bulk:
+        History.from_records([record], scheme=SALESFORCE)
+    assert single.value.field == bulk.value.field == "type"
+
+
 def test_the_rejected_record_is_the_one_given() -> None:
     bad = opened("a", stage=np.float64("nan"), amount=np.int64(3))
     history = History.from_records([bad], scheme=SALESFORCE, mode="lenient")
