@@ -33,9 +33,40 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
     import polars
 
-__all__ = ["Result", "html_table", "records_to_pandas", "records_to_polars"]
+__all__ = [
+    "PERCENT_COLUMNS",
+    "Result",
+    "html_table",
+    "records_to_pandas",
+    "records_to_polars",
+    "text_table",
+]
 
 MAX_HTML_ROWS = 60
+MAX_TEXT_ROWS = 20
+
+PERCENT_COLUMNS: frozenset[str] = frozenset(
+    {
+        "probability",
+        "win_probability",
+        "weight",
+        "rate",
+        "low",
+        "high",
+        "observed",
+        "mean_predicted",
+        "cumulative",
+        "to_next",
+        "to_won",
+        "stage_to_won",
+        "attainment",
+        "wape",
+    }
+)
+"""Columns shown as percentages in tables, besides those whose name ends in ``_share`` or
+``_rate``: a float there is a share (``0.25`` shows as ``25.0%``), a ``Decimal`` is a
+percentage already (a stage weight or probability, ``25`` shows as ``25%``). The rows
+themselves (``to_records()``) keep the numbers as they are."""
 
 
 class Result(BaseModel):
@@ -52,6 +83,10 @@ class Result(BaseModel):
 
     def _repr_html_(self) -> str:
         return html_table(self.to_records(), title=self._html_title())
+
+    def __str__(self) -> str:
+        """A short aligned text table of the rows (the first :data:`MAX_TEXT_ROWS`)."""
+        return text_table(self.to_records(), title=self._html_title())
 
     def to_pandas(self, *, money: Literal["decimal", "float"] = "decimal") -> pandas.DataFrame:
         """The rows as a pandas DataFrame (needs the ``pandas`` extra).
@@ -122,9 +157,24 @@ def records_to_polars(rows: Sequence[dict[str, Any]]) -> polars.DataFrame:
     return pl.DataFrame(list(rows), infer_schema_length=None)
 
 
-def _cell(value: object) -> str:
+def is_percent(column: str) -> bool:
+    """Whether ``column`` holds shares or percentages (see :data:`PERCENT_COLUMNS`).
+
+    Example:
+        >>> is_percent("amount_share"), is_percent("win_rate"), is_percent("amount")
+        (True, True, False)
+    """
+    return column in PERCENT_COLUMNS or column.endswith(("_share", "_rate"))
+
+
+def _cell(value: object, column: str = "") -> str:
+    """One value as tables show it (money with thousands separators, shares as %)."""
     if value is None:
         return ""
+    if isinstance(value, float | Decimal) and not isinstance(value, bool) and is_percent(column):
+        if isinstance(value, float):
+            return f"{value:.1%}"
+        return f"{value.normalize():f}%" if value == value.to_integral_value() else f"{value}%"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="minutes")
     if isinstance(value, date):
@@ -138,24 +188,77 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def html_table(
-    rows: Sequence[dict[str, Any]], *, title: str = "", max_rows: int = MAX_HTML_ROWS
-) -> str:
-    """A small HTML table of ``rows``: capped at ``max_rows``, every string escaped.
-
-    Example:
-        >>> print(html_table([{"a": 1}], title="T"))  # doctest: +ELLIPSIS
-        <div class="pipelinekit"><strong>T</strong><table>...<td>1</td>...</table></div>
-    """
+def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     columns: list[str] = []
     for row in rows:
         for key in row:
             if key not in columns:
                 columns.append(key)
+    return columns
+
+
+def text_table(
+    rows: Sequence[dict[str, Any]], *, title: str = "", max_rows: int = MAX_TEXT_ROWS
+) -> str:
+    """``rows`` as a short aligned text table: the first ``max_rows`` rows, columns that
+    are empty in every row left out, numbers right-aligned, shares as percentages.
+
+    Example:
+        >>> from decimal import Decimal
+        >>> print(text_table([{"stage": "lead", "amount": Decimal("1200"), "win_rate": 0.25,
+        ...                    "note": None},
+        ...                   {"stage": "offer", "amount": Decimal("800.5"), "win_rate": None,
+        ...                    "note": None}], title="By stage"))
+        By stage
+        stage    amount  win_rate
+        -----  --------  --------
+        lead   1,200.00     25.0%
+        offer    800.50
+    """
+    shown = rows[:max_rows]
+    columns = [c for c in _columns(rows) if any(row.get(c) is not None for row in shown)]
+    cells = [[_cell(row.get(c), c) for c in columns] for row in shown]
+    numeric = [
+        all(
+            isinstance(row.get(c), int | float | Decimal) and not isinstance(row.get(c), bool)
+            for row in shown
+            if row.get(c) is not None
+        )
+        for c in columns
+    ]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if right else v.ljust(w)
+            for v, w, right in zip(values, widths, numeric, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [title] if title else []
+    if not rows:
+        return "\n".join([*out, "(no rows)"])
+    out += [line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)]
+    if len(rows) > max_rows:
+        out.append(f"... {len(rows) - max_rows} more rows; use to_records() or to_pandas()")
+    return "\n".join(out)
+
+
+def html_table(
+    rows: Sequence[dict[str, Any]], *, title: str = "", max_rows: int = MAX_HTML_ROWS
+) -> str:
+    """A small HTML table of ``rows``: capped at ``max_rows``, every string escaped, shares
+    as percentages (:func:`is_percent`).
+
+    Example:
+        >>> print(html_table([{"a": 1}], title="T"))  # doctest: +ELLIPSIS
+        <div class="pipelinekit"><strong>T</strong><table>...<td>1</td>...</table></div>
+    """
+    columns = _columns(rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = []
     for row in rows[:max_rows]:
-        cells = "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns)
+        cells = "".join(f"<td>{html.escape(_cell(row.get(c), c))}</td>" for c in columns)
         body.append(f"<tr>{cells}</tr>")
     more = ""
     if len(rows) > max_rows:

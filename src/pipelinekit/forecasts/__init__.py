@@ -37,6 +37,7 @@ from pipelinekit.forecasts.result import (
     NO_CLOSE_DATE,
     OVERDUE,
     DealForecast,
+    DealForecasts,
     Forecast,
     ForecastRow,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "BacktestResult",
     "CalibrationBin",
     "DealForecast",
+    "DealForecasts",
     "DistributionForecast",
     "Forecast",
     "ForecastRow",

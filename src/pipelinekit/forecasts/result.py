@@ -32,7 +32,15 @@ from pydantic import BaseModel, ConfigDict
 from pipelinekit.errors import ArgumentError
 from pipelinekit.results import Result, require_same
 
-__all__ = ["LATER", "NO_CLOSE_DATE", "OVERDUE", "DealForecast", "Forecast", "ForecastRow"]
+__all__ = [
+    "LATER",
+    "NO_CLOSE_DATE",
+    "OVERDUE",
+    "DealForecast",
+    "DealForecasts",
+    "Forecast",
+    "ForecastRow",
+]
 
 OVERDUE = "overdue"
 """Bucket of open deals whose expected close date is before ``as_of``."""
@@ -151,6 +159,46 @@ class Forecast(Result):
             for r in self.rows
         ]
 
+    def by_deal(self) -> DealForecasts:
+        """The per-deal rows (:attr:`deals`) as a result of their own: ``to_records()``,
+        ``to_pandas()``, ``to_polars()``, a text or HTML table.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> from pipelinekit.forecasts import WeightedForecast
+            >>> h = demo.demo_history(opportunities=30, seed=3)
+            >>> deals = WeightedForecast().compute(h, as_of="2024-09-01T00:00:00Z").by_deal()
+            >>> sorted(deals.to_records()[0])
+            ['amount', 'bucket', 'category', 'expected', 'group', 'opportunity_id', 'stage',
+             'win_probability']
+        """
+        return DealForecasts(
+            method=self.method, as_of=self.as_of, currency=self.currency, deals=self.deals
+        )
+
+    def most_likely(self, n: int = 10) -> DealForecasts:
+        """The ``n`` open deals most likely to close: highest win probability first, then
+        the larger expected amount, then by id.
+
+        Raises:
+            ArgumentError: ``n`` is not a positive integer.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> from pipelinekit.forecasts import WeightedForecast
+            >>> h = demo.demo_history(opportunities=30, seed=3)
+            >>> top = WeightedForecast().compute(h, as_of="2024-09-01T00:00:00Z").most_likely(3)
+            >>> p = [d.win_probability for d in top.deals]
+            >>> len(p), p == sorted(p, reverse=True)
+            (3, True)
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ArgumentError("n", f"expected a positive number of deals, got {n!r}")
+        ranked = sorted(
+            self.deals, key=lambda d: (-d.win_probability, -d.expected, d.opportunity_id)
+        )
+        return self.by_deal().model_copy(update={"deals": tuple(ranked[:n])})
+
     def row(self, bucket: str, group: str | None = None) -> ForecastRow:
         """The row of ``bucket`` (and ``group``).
 
@@ -217,6 +265,31 @@ class Forecast(Result):
         rows = sorted(merged.values(), key=_row_order)
         deals = tuple(sorted((*self.deals, *other.deals), key=lambda d: d.opportunity_id))
         return self.model_copy(update={"rows": tuple(rows), "deals": deals, "currency": currency})
+
+
+class DealForecasts(Result):
+    """Per-deal rows of a forecast (:meth:`Forecast.by_deal`, :meth:`Forecast.most_likely`):
+    each open deal's stage, amount, win probability, expected amount and bucket.
+
+    Attributes:
+        method: the forecaster's name.
+        as_of: the instant the forecast was made at.
+        currency: the reporting currency (``None`` when amounts carry none).
+        deals: the deals, in the forecast's order or ranked.
+    """
+
+    method: str
+    as_of: datetime
+    currency: str | None = None
+    deals: tuple[DealForecast, ...] = ()
+
+    def _html_title(self) -> str:
+        return f"{self.method} forecast by deal as of {self.as_of.isoformat(sep=' ')}"
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per deal: id, stage, amount, win probability, expected, bucket, group,
+        category."""
+        return [d.model_dump() for d in self.deals]
 
 
 def _has_money(forecast: Forecast) -> bool:
