@@ -479,10 +479,11 @@ def test_ingest_report_rows_name_status_field_and_reason() -> None:
     assert rows[0] == {
         "index": 1,
         "status": "duplicate",
+        "rule": "duplicate",
         "field": "event_id",
         "reason": "repeats record 0 (event_id 'e')",
     }
-    assert rows[1]["status"] == "rejected"
+    assert (rows[1]["status"], rows[1]["rule"]) == ("rejected", "not-opened")
     assert rows[1]["field"] == "opportunity_id"
     assert rows[1]["reason"].startswith("opportunity 'q' has no 'opened' record")
 

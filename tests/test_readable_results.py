@@ -138,3 +138,70 @@ def test_most_likely_refuses_a_bad_count(n: Any) -> None:
     with pytest.raises(ArgumentError) as info:
         forecast.most_likely(n)
     assert info.value.argument == "n"
+
+
+# -- History, Pipeline, IngestReport ---------------------------------------------------------
+
+
+def _lenient_history() -> Any:
+    from pipelinekit import History, schemes
+
+    recs: list[dict[str, Any]] = [
+        {"type": "opened", "opportunity_id": f"o-{i}", "stage": "prospecting",
+         "at": f"2024-01-{i + 1:02d}T10:00:00Z", "amount": "-5" if i % 3 == 0 else "100",
+         "currency": "USD", "event_id": f"e-{i}"}
+        for i in range(30)
+    ]  # fmt: skip
+    recs += [dict(recs[1]), {**recs[2], "stage": "negotiation-review"}]  # duplicate, conflict
+    recs += [{"type": "stage_changed", "opportunity_id": "o-1", "stage": "prospecting",
+              "at": "2024-03-01T10:00:00Z"},
+             {"type": "stage_changed", "opportunity_id": "o-2", "stage": "closed-won",
+              "at": "2024-03-01T10:00:00Z"},
+             {"type": "stage_changed", "opportunity_id": "o-2", "stage": "prospecting",
+              "at": "2024-03-02T10:00:00Z"}]  # fmt: skip
+    return History.from_records(recs, scheme=schemes.get("salesforce"), mode="lenient")
+
+
+def test_ingest_summary_counts_what_was_set_aside_by_rule() -> None:
+    report = _lenient_history().ingest
+    summary = {(r["status"], r["rule"], r["field"]): r["records"] for r in report.summary()}
+    assert summary == {
+        ("rejected", "invalid", "amount"): 10,
+        ("duplicate", "duplicate", "event_id"): 1,
+        ("rejected", "duplicate-event-id", "event_id"): 1,
+        ("rejected", "reopen", "stage"): 1,
+    }
+    assert sum(summary.values()) == len(report.duplicates) + len(report.rejected)
+    assert [r["records"] for r in report.summary()] == sorted(summary.values(), reverse=True)
+    rules = {r["index"]: r["rule"] for r in report.to_records()}
+    assert rules[0] == "invalid" and rules[30] == "duplicate" and rules[31] == "duplicate-event-id"
+
+
+def test_printing_an_ingest_report_is_short_whatever_was_set_aside() -> None:
+    report = _lenient_history().ingest
+    text = str(report)
+    assert text.splitlines()[0] == "35 records: 22 applied, 1 duplicates, 12 rejected"
+    assert len(text.splitlines()) == 3 + len(report.summary())
+    assert repr(report) == "IngestReport(total=35, applied=22, duplicates=1, rejected=12)"
+    clean = demo.demo_history(opportunities=5, seed=1).ingest
+    assert str(clean) == f"{clean.total} records: {clean.total} applied, 0 duplicates, 0 rejected"
+
+
+def test_printing_a_history_and_a_pipeline_gives_counts_and_a_table() -> None:
+    history = HISTORY
+    lines = str(history).splitlines()
+    assert lines[0].startswith("History (scheme 'salesforce'): ")
+    assert lines[1] == f"ingest: {history.ingest.total} records: {history.ingest.total} " + (
+        "applied, 0 duplicates, 0 rejected"
+    )
+    assert history.end is not None
+    pipe = history.as_of(history.end)
+    per_stage = {line.split()[0]: int(line.split()[-1]) for line in lines[4:]}
+    assert sum(per_stage.values()) == len(pipe)
+    text = str(pipe).splitlines()
+    assert text[0].endswith(
+        f"{len(pipe)} opportunities ({len(pipe.open())} open, {len(pipe.won())} won, "
+        f"{len(pipe.lost())} lost)"
+    )
+    assert len(text) == 3 + MAX_TEXT_ROWS + 1  # 80 opportunities: the first 20, then a note
+    assert "%" in text[3]  # probabilities as percentages

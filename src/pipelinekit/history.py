@@ -47,6 +47,7 @@ from pipelinekit.ingestion import (
 )
 from pipelinekit.partitions import partition_of
 from pipelinekit.pipeline import Pipeline, UnknownOpportunityError
+from pipelinekit.results import text_table
 from pipelinekit.stages import StageScheme
 
 __all__ = [
@@ -223,6 +224,45 @@ class History:
             f"<History scheme={self.scheme.name!r}: {len(self._store)} events, "
             f"{len(self.opportunity_ids)} opportunities{span}>"
         )
+
+    def __str__(self) -> str:
+        """A short text table: the span, the ingest counts, and the opportunities per stage
+        after the last event.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> print(demo.demo_history(opportunities=12, seed=1))
+            History (scheme 'salesforce'): 89 events, 12 opportunities, 2024-01-30 .. 2024-12-25
+            ingest: 89 records: 89 applied, 0 duplicates, 0 rejected
+            stage                 outcome  opportunities
+            --------------------  -------  -------------
+            qualification                              1
+            proposal-price-quote                       2
+            closed-won            won                  3
+            closed-lost           lost                 6
+        """
+        start, end = self.start, self.end
+        span = "" if start is None or end is None else f", {start.date()} .. {end.date()}"
+        head = (
+            f"History (scheme {self.scheme.name!r}): {len(self)} events, "
+            f"{len(self.opportunity_ids)} opportunities{span}\n"
+            f"ingest: {self.ingest._title()}"
+        )
+        if end is None:
+            return head
+        counts: dict[str, int] = {}
+        for opportunity in self.as_of(end).values():
+            counts[opportunity.stage] = counts.get(opportunity.stage, 0) + 1
+        rows = [
+            {
+                "stage": stage.key,
+                "outcome": None if stage.outcome is None else stage.outcome.value,
+                "opportunities": counts[stage.key],
+            }
+            for stage in self.scheme.stages
+            if stage.key in counts
+        ]
+        return text_table(rows, title=head, max_rows=len(rows))
 
     @property
     def start(self) -> datetime | None:

@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from pipelinekit.errors import ArgumentError, RecordError
+from pipelinekit.errors import ArgumentError, DuplicateEventError, RecordError, TransitionError
 from pipelinekit.events import abbreviated
-from pipelinekit.results import html_table
+from pipelinekit.results import html_table, text_table
 from pipelinekit.stages import StageScheme
 
 __all__ = ["Duplicate", "IngestReport", "Mode", "Rejection", "check_mode", "check_scheme"]
@@ -45,6 +45,17 @@ class Rejection(BaseModel):
     def field(self) -> str | None:
         """The offending field, when one field is to blame."""
         return self.error.field
+
+    @property
+    def rule(self) -> str:
+        """The rule the record broke: a move's rule (``"forward"``, ``"reopen"``,
+        ``"not-opened"``...), ``"duplicate-event-id"`` for an ``event_id`` reused with other
+        content, or ``"invalid"`` for a malformed record."""
+        if isinstance(self.error, TransitionError):
+            return self.error.rule
+        if isinstance(self.error, DuplicateEventError):
+            return "duplicate-event-id"
+        return "invalid"
 
 
 class _Shown(str):
@@ -97,28 +108,90 @@ class IngestReport(BaseModel):
     rejected: tuple[Rejection, ...] = ()
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One row per record set aside: index, status, field and reason."""
+        """One row per record set aside: index, status, rule, field and reason.
+
+        Example:
+            >>> import pipelinekit as pk
+            >>> h = pk.History.from_records([{"type": "stage_changed", "opportunity_id": "o-9",
+            ...     "at": "2024-01-06T10:00:00Z", "stage": "closed-won"}],
+            ...     scheme=pk.schemes.get("salesforce"), mode="lenient")
+            >>> h.ingest.to_records()[0]["rule"]
+            'not-opened'
+        """
         rows: list[dict[str, Any]] = [
             {
                 "index": d.index,
                 "status": "duplicate",
+                "rule": "duplicate",
                 "field": "event_id",
                 "reason": f"repeats record {d.first_index} (event_id {d.event_id!r})",
             }
             for d in self.duplicates
         ]
         rows += [
-            {"index": r.index, "status": "rejected", "field": r.field, "reason": r.reason}
+            {
+                "index": r.index,
+                "status": "rejected",
+                "rule": r.rule,
+                "field": r.field,
+                "reason": r.reason,
+            }
             for r in self.rejected
         ]
         return sorted(rows, key=lambda row: row["index"])
 
-    def _repr_html_(self) -> str:
-        title = (
+    def summary(self) -> list[dict[str, Any]]:
+        """The records set aside, counted by rule and field (most frequent first), each
+        with the first such record's index and reason.
+
+        Example:
+            >>> import pipelinekit as pk
+            >>> recs = [{"type": "opened", "opportunity_id": f"o-{i}", "stage": "prospecting",
+            ...          "at": "2024-01-05T10:00:00Z", "amount": "-1" if i < 2 else "5"}
+            ...         for i in range(3)]
+            >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("salesforce"),
+            ...                             mode="lenient")
+            >>> [(r["rule"], r["field"], r["records"], r["first"]) for r in h.ingest.summary()]
+            [('invalid', 'amount', 2, 0)]
+        """
+        groups: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+        for row in self.to_records():
+            key = (row["status"], row["rule"], row["field"])
+            group = groups.get(key)
+            if group is None:
+                groups[key] = {
+                    "status": row["status"],
+                    "rule": row["rule"],
+                    "field": row["field"],
+                    "records": 1,
+                    "first": row["index"],
+                    "reason": row["reason"],
+                }
+            else:
+                group["records"] += 1
+        return sorted(groups.values(), key=lambda g: (-g["records"], g["first"]))
+
+    def _title(self) -> str:
+        return (
             f"{self.total} records: {self.applied} applied, {len(self.duplicates)} "
             f"duplicates, {len(self.rejected)} rejected"
         )
-        return html_table(self.to_records(), title=title)
+
+    def _repr_html_(self) -> str:
+        return html_table(self.to_records(), title=self._title())
+
+    def __str__(self) -> str:
+        """The counts, then what was set aside by rule (:meth:`summary`); every record is
+        in :meth:`to_records`."""
+        if not self.duplicates and not self.rejected:
+            return self._title()
+        return text_table(self.summary(), title=self._title())
+
+    def __repr__(self) -> str:
+        return (
+            f"IngestReport(total={self.total}, applied={self.applied}, "
+            f"duplicates={len(self.duplicates)}, rejected={len(self.rejected)})"
+        )
 
     @property
     def accounted(self) -> bool:

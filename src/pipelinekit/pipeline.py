@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pipelinekit.errors import ArgumentError, CurrencyError, PipelineError
 from pipelinekit.opportunity import Opportunity
-from pipelinekit.results import html_table, records_to_pandas
-from pipelinekit.stages import StageScheme
+from pipelinekit.results import html_table, records_to_pandas, text_table
+from pipelinekit.stages import Outcome, StageScheme
 
 __all__ = ["Pipeline", "UnknownOpportunityError"]
 
@@ -141,6 +141,26 @@ class Pipeline(Mapping[str, Opportunity]):
         title = f"Pipeline as of {self.as_of.isoformat(sep=' ')} ({len(self)} opportunities)"
         return html_table(self.to_records(), title=title)
 
+    def __str__(self) -> str:
+        """A short text table: the counts, then the first opportunities' stage, amount,
+        probability, weighted amount, expected close and owner.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> pipe = demo.demo_history(opportunities=30, seed=1).as_of("2024-12-31T00:00:00Z")
+            >>> print(str(pipe).splitlines()[0])
+            Pipeline as of 2024-12-31 00:00+00:00: 30 opportunities (11 open, 11 won, 8 lost)
+        """
+        outcomes = [o.outcome for o in self.values()]
+        counts = [outcomes.count(kind) for kind in (None, Outcome.WON, Outcome.LOST)]
+        title = (
+            f"Pipeline as of {self.as_of.isoformat(sep=' ', timespec='minutes')}: {len(self)} "
+            f"opportunities ({counts[0]} open, {counts[1]} won, {counts[2]} lost)"
+        )
+        columns = _SHOWN
+        rows = [{c: r[c] for c in columns} for r in self.to_records()]
+        return text_table(rows, title=title)
+
     def to_pandas(self, *, money: Literal["decimal", "float"] = "decimal") -> Any:
         """The rows of :meth:`to_records` as a pandas DataFrame (needs pandas)."""
         return records_to_pandas(self.to_records(), money=money)
@@ -196,6 +216,18 @@ class Pipeline(Mapping[str, Opportunity]):
                 )
             total += weighted
         return total
+
+
+_SHOWN = (
+    "opportunity_id",
+    "stage",
+    "amount",
+    "currency",
+    "probability",
+    "weighted_amount",
+    "expected_close",
+    "owner",
+)
 
 
 def _single_currency(opps: list[Opportunity]) -> None:

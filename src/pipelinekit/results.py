@@ -44,6 +44,7 @@ __all__ = [
 
 MAX_HTML_ROWS = 60
 MAX_TEXT_ROWS = 20
+MAX_TEXT_CELL = 60
 
 PERCENT_COLUMNS: frozenset[str] = frozenset(
     {
@@ -197,11 +198,16 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     return columns
 
 
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT_CELL else text[: MAX_TEXT_CELL - 3] + "..."
+
+
 def text_table(
     rows: Sequence[dict[str, Any]], *, title: str = "", max_rows: int = MAX_TEXT_ROWS
 ) -> str:
     """``rows`` as a short aligned text table: the first ``max_rows`` rows, columns that
-    are empty in every row left out, numbers right-aligned, shares as percentages.
+    are empty in every row left out, numbers right-aligned, shares as percentages, cells cut
+    at :data:`MAX_TEXT_CELL` characters.
 
     Example:
         >>> from decimal import Decimal
@@ -217,7 +223,7 @@ def text_table(
     """
     shown = rows[:max_rows]
     columns = [c for c in _columns(rows) if any(row.get(c) is not None for row in shown)]
-    cells = [[_cell(row.get(c), c) for c in columns] for row in shown]
+    cells = [[_clip(_cell(row.get(c), c)) for c in columns] for row in shown]
     numeric = [
         all(
             isinstance(row.get(c), int | float | Decimal) and not isinstance(row.get(c), bool)
