@@ -5,36 +5,19 @@ Data: ``shared/data/preppin-sf-opps/`` - ``Opportunity.csv`` (219 opportunities,
 the challenge's published answer ``Cleaned Salesforce Data.csv`` (a stage timeline per
 opportunity). Origin, licence and quirks: its ``SOURCE.txt``.
 
-Stage scheme: the Salesforce preset, ``schemes.get("salesforce")``. Every StageName in this
-export is one of the preset's labels, mapped to its key by :data:`STAGE_KEYS`. A name that is
-not in the preset would be passed on as it is (e.g. ``"Contract Sent"``) and lenient mode
-would set that record aside as ``stage: unknown stage ...``: nothing is guessed.
+Loading: :func:`pipelinekit.adapters.salesforce.to_records` (its docstring has the
+mapping table): ``opened`` at ``Opportunity.CreatedDate`` in the stage of the opportunity's
+earliest history row, with its Amount, CloseDate, Name, OwnerId, AccountId and LeadSource;
+a ``stage_changed`` per history row at its CreatedDate (rows of one day ordered by
+SortOrder). Dates are DD/MM/YYYY (``date_order="dmy"``), without a zone (UTC). The stage
+names are the ``salesforce`` preset's labels; one the preset lacks would be set aside as
+``stage: unknown stage key ...``: nothing is guessed. The export has no currency column, so
+amounts carry none. Probability, ExpectedRevenue and ForecastCategory are not used (the
+preset's weights decide); IsClosed and IsWon contradict StageName for 137 of the 219
+opportunities (``salesforce.contradictions``, printed), and the stage follows StageName.
 
-Mapping::
-
-    file / column                    becomes
-    -------------------------------  ----------------------------------------------------
-    Opportunity.Id                   opportunity_id
-    Opportunity.CreatedDate          "opened" at that date, in the stage of the
-                                     opportunity's earliest history row (the export has no
-                                     creation stage of its own); if that row is Closed Won
-                                     or Closed Lost, in the preset's first stage,
-                                     prospecting (see below)
-    Opportunity.Amount               "opened" amount (no currency column: amounts carry none)
-    Opportunity.CloseDate            "opened" expected_close
-    Opportunity.Name / OwnerId /     "opened" name / owner / account / source
-      AccountId / LeadSource
-    Opportunity History row          "stage_changed" at its CreatedDate to
-                                     STAGE_KEYS[StageName]; rows of one opportunity and day
-                                     would be ordered by SortOrder (none share a day here)
-    not used                         Probability, ExpectedRevenue, IsClosed, IsWon,
-                                     ForecastCategory and the StageName column of
-                                     Opportunity.csv: they disagree with each other and with
-                                     the history in this export (counted in the output), so
-                                     probabilities come from the preset's stage weights
-
-Dates are DD/MM/YYYY (UK) without a time or zone: parsed with ``datetime.strptime``, a bare
-date is the start of that day, and ``assume_tz=UTC`` gives it a zone.
+One assumption of this example on top of the adapter (:func:`records`): opportunities whose
+history is only their closing row are opened in the preset's first stage, see below.
 
 What lenient mode sets aside: the history has stage changes dated *before* the
 opportunity's CreatedDate (43 rows; "not-opened": a stage cannot be entered before the deal
@@ -83,7 +66,6 @@ Run: ``python examples/data/salesforce_export.py``.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -98,6 +80,7 @@ from _common import (
 )
 
 import pipelinekit as pk
+from pipelinekit.adapters import salesforce
 from pipelinekit.forecasts.backtest import backtest
 from pipelinekit.forecasts.historical import HistoricalForecast
 from pipelinekit.forecasts.weighted import WeightedForecast
@@ -132,50 +115,20 @@ BACKTEST_AS_OF = ("2022-06-01T00:00:00+00:00", "2022-11-01T00:00:00+00:00")
 TOP_OWNERS = 8
 
 
-def day(text: str) -> str:
-    """A DD/MM/YYYY date as ISO ``YYYY-MM-DD`` (empty stays empty)."""
-    return datetime.strptime(text, "%d/%m/%Y").date().isoformat() if text else ""
-
-
 def records(
     opportunities: list[dict[str, str]], history_rows: list[dict[str, str]]
 ) -> list[dict[str, Any]]:
-    """Turn the two exported tables into pipelinekit records (see the module docstring)."""
-    by_opp: dict[str, list[tuple[str, int, str]]] = {}
-    for row in history_rows:
-        entry = (day(row["CreatedDate"]), int(row["SortOrder"]), row["StageName"])
-        by_opp.setdefault(row["OppID"], []).append(entry)
-    out: list[dict[str, Any]] = []
-    for opp in opportunities:
-        oid = opp["Id"]
-        changes = sorted(by_opp.get(oid, []))
-        first_stage = changes[0][2] if changes else OPENING_STAGE
-        if first_stage in CLOSED_LABELS:  # only a closing row: opened in the first stage
-            first_stage = OPENING_STAGE
-        out.append(
-            {
-                "type": "opened",
-                "opportunity_id": oid,
-                "at": day(opp["CreatedDate"]),
-                "stage": STAGE_KEYS.get(first_stage, first_stage),
-                "amount": opp["Amount"] or None,
-                "expected_close": day(opp["CloseDate"]) or None,
-                "name": opp["Name"] or None,
-                "owner": opp["OwnerId"] or None,
-                "account": opp["AccountId"] or None,
-                "source": opp["LeadSource"] or None,
-            }
-        )
-        out.extend(
-            {
-                "type": "stage_changed",
-                "opportunity_id": oid,
-                "at": at,
-                "stage": STAGE_KEYS.get(name, name),
-            }
-            for at, _, name in changes
-        )
-    return out
+    """The export as records (the Salesforce adapter), each opportunity whose earliest
+    history row is a closing one opened in :data:`OPENING_STAGE` instead (see the module
+    docstring)."""
+    recs = salesforce.to_records(
+        opportunities=opportunities, history=history_rows, scheme=PRESET, date_order="dmy"
+    )
+    closed = {STAGE_KEYS[label] for label in CLOSED_LABELS}
+    for record in recs:
+        if record["type"] == "opened" and record["stage"] in closed:
+            record["stage"] = STAGE_KEYS[OPENING_STAGE]
+    return recs
 
 
 def main(data_dir: Path) -> dict[str, Any]:
@@ -196,14 +149,19 @@ def main(data_dir: Path) -> dict[str, Any]:
     print(f"  {prob_off} of {len(opportunities)} rows: Probability is not the weight of StageName")
     unknown = sorted({r["StageName"] for r in history_rows} - set(STAGE_KEYS))
     print(f"  history stage names not in the preset: {unknown or 'none'}")
+    contradictions = salesforce.contradictions(opportunities=opportunities, scheme=PRESET)
+    print(
+        f"  {len(contradictions.rows)} of {contradictions.checked} rows: StageName disagrees "
+        "with IsClosed/IsWon (the stage follows StageName)"
+    )
 
     section("Ingest with the Salesforce preset (lenient mode; reported on below)")
-    history = pk.History.from_records(recs, scheme=PRESET, mode="lenient", assume_tz=UTC)
+    history = pk.History.from_records(recs, scheme=PRESET, mode="lenient")
     reasons = print_ingest("preset 'salesforce'", history)
     print(f"  {history!r}")
 
     section("Ingest with the preset in any order (for comparison)")
-    any_order = pk.History.from_records(recs, scheme=ANY_ORDER, mode="lenient", assume_tz=UTC)
+    any_order = pk.History.from_records(recs, scheme=ANY_ORDER, mode="lenient")
     any_order_reasons = print_ingest("'salesforce-any-order'", any_order)
 
     assert history.end is not None
@@ -319,6 +277,7 @@ def main(data_dir: Path) -> dict[str, Any]:
         "open": velocity.open,
         "win_rate": velocity.win_rate,
         "probability_mismatches": prob_off,
+        "contradictions": len(contradictions.rows),
         "stage_amounts": {c.stage: c.amount for c in report.cells if c.count},
         "open_amount": report.total("open").amount,
         "open_weighted": report.total("open").weighted,

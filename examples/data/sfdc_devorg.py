@@ -9,25 +9,16 @@ probability) and ``ExpectedRevenue = Amount x Probability / 100`` on every row. 
 checks, row by row, that the ``salesforce`` preset's stage weights reproduce both, through the
 library (each opportunity's ``probability`` and ``weighted_amount`` after replay).
 
-Mapping::
-
-    file / column                    becomes
-    -------------------------------  ----------------------------------------------------
-    Opportunity.Id                   opportunity_id
-    Opportunity.CreatedDate          "opened" at that date (MM/DD/YY), in the stage of the
-                                     opportunity's earliest OpportunityHistory row
-    Opportunity.Amount               "opened" amount (empty for the 5 added deals: none)
-    Opportunity.CloseDate            "opened" expected_close
-    Opportunity.Name / AccountId /   "opened" name / account / source
-      LeadSource
-    OpportunityHistory row           "stage_changed" at its CreatedDate (MM/DD/YY hh:mm AM/PM)
-                                     to the preset key of StageName; event_id = its Id
-    not imported                     Probability / ExpectedRevenue (they are what we check),
-                                     the exporter's "..._Simulated" date columns
-
-Dates carry no zone (Salesforce exports in the user's zone, which the file does not name):
-parsed with ``datetime.strptime``, a bare date is the start of that day, and
-``assume_tz=UTC`` gives them a zone.
+Loading: :func:`pipelinekit.adapters.salesforce.to_records` (its docstring has the
+mapping table): ``opened`` at ``Opportunity.CreatedDate`` (MM/DD/YY, ``date_order="mdy"``)
+in the stage of the earliest OpportunityHistory row, with its Amount (empty for the 5 added
+deals: none), CloseDate, Name, AccountId and LeadSource; a ``stage_changed`` per
+OpportunityHistory row at its CreatedDate (``MM/DD/YY hh:mm AM``), event_id = its Id.
+Probability and ExpectedRevenue are not imported (they are what this example checks); the
+exporter's "..._Simulated" date columns are not Salesforce data. Dates carry no zone
+(Salesforce exports in the user's zone, which the file does not name): the adapter reads
+them as UTC. ``salesforce.contradictions`` finds no disagreement between StageName and
+IsClosed/IsWon here.
 
 What lenient mode sets aside: the history is degenerate (SOURCE.txt): almost every row has
 the org-load timestamp, and seven deals were loaded as Closed Won and changed to Closed Lost
@@ -58,7 +49,6 @@ Run: ``python examples/data/sfdc_devorg.py``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -66,6 +56,7 @@ from typing import Any
 from _common import data_dir_or_exit, print_ingest, print_table, read_csv, section
 
 import pipelinekit as pk
+from pipelinekit.adapters import salesforce
 from pipelinekit.reports.funnel import FunnelConversion
 from pipelinekit.reports.pipeline_by_stage import PipelineByStage
 from pipelinekit.reports.velocity import Velocity
@@ -89,53 +80,13 @@ REOPENABLE = pk.StageScheme.model_validate(
 )
 
 
-def day(text: str) -> str:
-    """An MM/DD/YY date as ISO ``YYYY-MM-DD`` (empty stays empty)."""
-    return datetime.strptime(text, "%m/%d/%y").date().isoformat() if text else ""
-
-
-def moment(text: str) -> str:
-    """An ``MM/DD/YY hh:mm AM`` timestamp as a naive ISO datetime."""
-    return datetime.strptime(text, "%m/%d/%y %I:%M %p").isoformat()
-
-
 def records(
     opportunities: list[dict[str, str]], history_rows: list[dict[str, str]]
 ) -> list[dict[str, Any]]:
-    """Turn the two exported tables into pipelinekit records (see the module docstring)."""
-    by_opp: dict[str, list[tuple[str, str, str]]] = {}
-    for row in history_rows:
-        entry = (moment(row["CreatedDate"]), row["Id"], row["StageName"])
-        by_opp.setdefault(row["OpportunityId"], []).append(entry)
-    out: list[dict[str, Any]] = []
-    for opp in opportunities:
-        oid = opp["Id"]
-        changes = sorted(by_opp.get(oid, []))
-        first_stage = changes[0][2] if changes else opp["StageName"]
-        out.append(
-            {
-                "type": "opened",
-                "opportunity_id": oid,
-                "at": day(opp["CreatedDate"]),
-                "stage": STAGE_KEYS.get(first_stage, first_stage),
-                "amount": opp["Amount"] or None,
-                "expected_close": day(opp["CloseDate"]) or None,
-                "name": opp["Name"] or None,
-                "account": opp["AccountId"] or None,
-                "source": opp["LeadSource"] or None,
-            }
-        )
-        out.extend(
-            {
-                "type": "stage_changed",
-                "opportunity_id": oid,
-                "at": at,
-                "stage": STAGE_KEYS.get(name, name),
-                "event_id": event_id,
-            }
-            for at, event_id, name in changes
-        )
-    return out
+    """The export as records, through the Salesforce adapter (see the module docstring)."""
+    return salesforce.to_records(
+        opportunities=opportunities, history=history_rows, scheme=PRESET, date_order="mdy"
+    )
 
 
 def main(data_dir: Path) -> dict[str, Any]:
@@ -149,10 +100,10 @@ def main(data_dir: Path) -> dict[str, Any]:
     recs = records(opportunities, history_rows)
 
     section("Ingest with the Salesforce preset (lenient mode)")
-    preset_history = pk.History.from_records(recs, scheme=PRESET, mode="lenient", assume_tz=UTC)
+    preset_history = pk.History.from_records(recs, scheme=PRESET, mode="lenient")
     preset_reasons = print_ingest("preset 'salesforce'", preset_history)
     section("Ingest with the preset, reopening allowed (reported on below)")
-    history = pk.History.from_records(recs, scheme=REOPENABLE, mode="lenient", assume_tz=UTC)
+    history = pk.History.from_records(recs, scheme=REOPENABLE, mode="lenient")
     reasons = print_ingest("'salesforce-reopenable'", history)
     assert history.end is not None
     as_of = history.end

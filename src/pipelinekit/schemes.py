@@ -14,6 +14,10 @@ something the source lacks (a lost stage, weights), the stage's description says
   with weights of ours (the article gives none).
 - ``salesforce``: Salesforce's standard opportunity stages and default probabilities.
 - ``suitecrm``: SuiteCRM's default ``sales_stage_dom`` / ``sales_probability_dom``.
+- ``hubspot``: HubSpot's default deal pipeline, keyed by its internal stage ids, with its
+  default win probabilities.
+- ``pipedrive``: Pipedrive's starting pipeline plus won and lost (no weights).
+- ``odoo``: Odoo CRM's default stages plus lost (no weights).
 
 All presets use the ``forward`` transition policy (stages may be skipped, as seed 001 asks)
 and do not allow reopening a closed deal. Stage keys are part of the public contract: events
@@ -22,7 +26,7 @@ and stored configurations name stages by key, so keys never change once publishe
 Example:
     >>> from pipelinekit import schemes
     >>> schemes.names()
-    ('seed-000', 'seed-001', 'seed-004', 'salesforce', 'suitecrm')
+    ('seed-000', 'seed-001', 'seed-004', 'salesforce', 'suitecrm', 'hubspot', 'pipedrive', 'odoo')
     >>> s = schemes.get("seed-001")
     >>> [(st.label_for("pl"), st.weight) for st in s.won_stages][:4]
     [('Zamówienie', Decimal('80')), ('Dostawa', Decimal('85')), ('Faktura', Decimal('95')),
@@ -560,12 +564,138 @@ _SUITECRM = _Preset(
     },
 )
 
+# -- HubSpot ------------------------------------------------------------------------------
+# Source: HubSpot's default deal pipeline ("Sales Pipeline", internal id "default"): its stage
+# internal ids (the values of the ``dealstage`` property, and the suffixes of the
+# ``hs_date_entered_<stage id>`` properties) with their labels and default win
+# probabilities (the ``hs_deal_stage_probability`` property, 0.2 for appointmentscheduled).
+# The keys are HubSpot's internal ids, the labels its display names, so both an API export
+# (ids) and a CSV export (labels) map to keys with StageScheme.key_for.
+
+_HUBSPOT_STAGES = [
+    ("appointmentscheduled", "Appointment Scheduled", "20", None),
+    ("qualifiedtobuy", "Qualified To Buy", "40", None),
+    ("presentationscheduled", "Presentation Scheduled", "60", None),
+    ("decisionmakerboughtin", "Decision Maker Bought-In", "80", None),
+    ("contractsent", "Contract Sent", "90", None),
+    ("closedwon", "Closed Won", "100", "won"),
+    ("closedlost", "Closed Lost", "0", "lost"),
+]
+
+_HUBSPOT = _Preset(
+    summary=(
+        "HubSpot's default deal pipeline (Sales Pipeline) with its default win probabilities "
+        "(Appointment Scheduled 20 % ... Contract Sent 90 %, Closed Won, Closed Lost)."
+    ),
+    data={
+        "name": "hubspot",
+        "description": (
+            "The stages of HubSpot's default deal pipeline ('Sales Pipeline'), keyed by "
+            "HubSpot's internal stage ids, with the default win probability of each stage."
+        ),
+        "stages": [
+            _stage(
+                key,
+                label,
+                f"HubSpot deal stage {key!r}, default win probability {weight} %.",
+                weight=weight,
+                outcome=outcome,
+                en=label,
+            )
+            for key, label, weight, outcome in _HUBSPOT_STAGES
+        ],
+    },
+)
+
+# -- Pipedrive ----------------------------------------------------------------------------
+# Source: the stages of the pipeline a new Pipedrive company starts with ("Lead In", "Contact
+# Made", "Demo Scheduled", "Proposal Made", "Negotiations Started"). Pipedrive keeps won and
+# lost as a deal's status, not as stages: the two closed stages are added by pipelinekit.
+# Each company sets its own stage probabilities, so the preset has no weights; build a
+# scheme with your probabilities with pipelinekit.adapters.pipedrive.scheme(stages).
+
+_PIPEDRIVE_STAGES = [
+    ("lead-in", "Lead In", None),
+    ("contact-made", "Contact Made", None),
+    ("demo-scheduled", "Demo Scheduled", None),
+    ("proposal-made", "Proposal Made", None),
+    ("negotiations-started", "Negotiations Started", None),
+    ("won", "Won", "won"),
+    ("lost", "Lost", "lost"),
+]
+
+_PIPEDRIVE = _Preset(
+    summary=(
+        "Pipedrive's starting pipeline (Lead In ... Negotiations Started) plus Won and Lost "
+        "(Pipedrive's deal statuses); no weights."
+    ),
+    data={
+        "name": "pipedrive",
+        "description": (
+            "The stages of the pipeline a new Pipedrive company starts with. Won and lost are "
+            "a deal's status in Pipedrive, not stages; pipelinekit adds them as the closed "
+            "stages 'won' and 'lost'. No weights: each company sets its own stage "
+            "probabilities (pipelinekit.adapters.pipedrive.scheme builds a scheme from them)."
+        ),
+        "stages": [
+            _stage(
+                key,
+                label,
+                f"Pipedrive's {label!r}"
+                + (" (a deal status, added as a stage by pipelinekit)." if outcome else " stage."),
+                weight="100" if outcome == "won" else "0" if outcome == "lost" else None,
+                outcome=outcome,
+                en=label,
+            )
+            for key, label, outcome in _PIPEDRIVE_STAGES
+        ],
+    },
+)
+
+# -- Odoo ---------------------------------------------------------------------------------
+# Source: Odoo CRM's default stages (crm/data/crm_stage_data.xml: New, Qualified, Proposition
+# and Won, the last with is_won). Odoo marks a lost opportunity by archiving it with a lost
+# reason, not by a stage: the lost stage is added by pipelinekit. Odoo's stages carry no
+# probability (each lead has its own, from predictive lead scoring or typed in), so the preset
+# has no weights; the odoo adapter carries each lead's probability as an override.
+
+_ODOO = _Preset(
+    summary=(
+        "Odoo CRM's default stages New, Qualified, Proposition, Won, plus Lost (Odoo archives "
+        "lost leads); no weights (each lead has its own probability)."
+    ),
+    data={
+        "name": "odoo",
+        "description": (
+            "Odoo CRM's default opportunity stages. A lost opportunity is archived in Odoo, not "
+            "moved to a stage; pipelinekit adds the lost stage. No weights: in Odoo each lead "
+            "carries its own probability, which the odoo adapter sets as an override."
+        ),
+        "stages": [
+            _stage("new", "New", "Odoo's first stage.", en="New"),
+            _stage("qualified", "Qualified", "Odoo's 'Qualified' stage.", en="Qualified"),
+            _stage("proposition", "Proposition", "Odoo's 'Proposition' stage.", en="Proposition"),
+            _stage("won", "Won", "Odoo's won stage (is_won).", weight="100", outcome="won"),
+            _stage(
+                "lost",
+                "Lost",
+                "Archived with a lost reason in Odoo; added as a stage by pipelinekit.",
+                weight="0",
+                outcome="lost",
+            ),
+        ],
+    },
+)
+
 _PRESETS: dict[str, _Preset] = {
     "seed-000": _SEED_000,
     "seed-001": _SEED_001,
     "seed-004": _SEED_004,
     "salesforce": _SALESFORCE,
     "suitecrm": _SUITECRM,
+    "hubspot": _HUBSPOT,
+    "pipedrive": _PIPEDRIVE,
+    "odoo": _ODOO,
 }
 
 
@@ -619,10 +749,10 @@ def get(name: str) -> StageScheme:
         (Decimal('65'), 'closed-won')
         >>> schemes.get("seed-000").has_weights
         False
-        >>> schemes.get("hubspot")
+        >>> schemes.get("zoho")
         Traceback (most recent call last):
         ...
-        pipelinekit.errors.ArgumentError: argument 'name': no preset 'hubspot'; known: [...]
+        pipelinekit.errors.ArgumentError: argument 'name': no preset 'zoho'; known: [...]
     """
     if not isinstance(name, str) or name not in _PRESETS:
         raise ArgumentError("name", f"no preset {name!r}; known: {list(_PRESETS)}")
