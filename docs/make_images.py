@@ -35,11 +35,13 @@ def main() -> None:
     """Draw every picture and write it as a PNG at 100 dpi."""
     OUT.mkdir(exist_ok=True)
     history = demo.demo_history(opportunities=60, seed=42)
-    seed000 = demo.demo_history(scheme=schemes.get("seed-000"), opportunities=60, seed=42)
+    unweighted = demo.demo_history(
+        scheme=schemes.get("polish-sales-cycle"), opportunities=60, seed=42
+    )
     figures = {
         "funnel.png": plot.funnel(PipelineByStage().compute(history, as_of=AS_OF)),
-        "funnel-seed-000.png": plot.funnel(
-            PipelineByStage().compute(seed000, as_of=AS_OF), weighted=False
+        "funnel-no-weights.png": plot.funnel(
+            PipelineByStage().compute(unweighted, as_of=AS_OF), weighted=False
         ),
         "forecast-fan.png": plot.forecast_fan(
             OutcomeDistribution(horizon=6).compute(history, as_of=AS_OF)

@@ -22,7 +22,8 @@ from pipelinekit.testing import (
     invalid_records,
 )
 
-# Our sales process: won stages follow one another up to payment, as in seed 001.
+# Our sales process: won stages follow one another up to payment (as in the Polish
+# sales-process article).
 SCHEME = StageScheme.model_validate(
     {
         "name": "acme",

@@ -35,7 +35,7 @@ def test_default_map_sorts_open_stages_by_weight_thresholds() -> None:
 
 
 def test_scheme_without_weights_maps_open_stages_to_pipeline() -> None:
-    cmap = CategoryMap.for_scheme(schemes.get("seed-000"))
+    cmap = CategoryMap.for_scheme(schemes.get("polish-sales-cycle"))
     assert {c for k, c in cmap.stages if k not in ("contract", "delivery", "realised", "lost")} == {
         C.PIPELINE
     }
@@ -88,7 +88,7 @@ def test_check_accepts_its_own_scheme_and_refuses_another() -> None:
     cmap = CategoryMap.for_scheme(SF)
     cmap.check(SF)
     with pytest.raises(ArgumentError) as err:
-        cmap.check(schemes.get("seed-004"))
+        cmap.check(schemes.get("vtiger-lead-funnel"))
     assert err.value.argument == "categories"
 
 

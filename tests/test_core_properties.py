@@ -15,7 +15,7 @@ from pipelinekit.testing import events, history_records, stage_schemes
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCHEMES = st.one_of(
-    st.sampled_from([schemes.get("salesforce"), schemes.get("seed-004")]),
+    st.sampled_from([schemes.get("salesforce"), schemes.get("vtiger-lead-funnel")]),
     stage_schemes(max_stages=6),
 )
 

@@ -203,7 +203,7 @@ def test_evidence_from_another_as_of_or_scheme_is_refused() -> None:
     with pytest.raises(ArgumentError, match="as_of") as err:
         HistoricalForecast(learned=evidence).compute(h, as_of=AS_OF)
     assert err.value.argument == "learned"
-    other = demo.demo_history(opportunities=10, seed=1, scheme=schemes.get("seed-001"))
+    other = demo.demo_history(opportunities=10, seed=1, scheme=schemes.get("polish-crm-funnel"))
     evidence = HistoricalForecast().learn(other, as_of=AS_OF)
     with pytest.raises(ArgumentError, match="scheme") as err:
         HistoricalForecast(learned=evidence).compute(h, as_of=AS_OF)

@@ -186,7 +186,7 @@ def test_funnel_of_a_report_on_some_stages_draws_those() -> None:
 
 
 def test_funnel_of_a_report_without_weights_asks_for_weighted_false() -> None:
-    history = demo.demo_history(scheme=schemes.get("seed-000"), opportunities=20, seed=1)
+    history = demo.demo_history(scheme=schemes.get("polish-sales-cycle"), opportunities=20, seed=1)
     report = PipelineByStage().compute(history, as_of="2024-09-30T00:00:00Z")
     with pytest.raises(ArgumentError) as err:
         plot.funnel(report)

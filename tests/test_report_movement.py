@@ -173,7 +173,7 @@ def test_slippage_ignores_changes_before_start() -> None:
 
 
 def test_reopened_dated_undated_and_pulled_out() -> None:
-    scheme = schemes.get("seed-004").model_copy(update={"reopen": True})
+    scheme = schemes.get("vtiger-lead-funnel").model_copy(update={"reopen": True})
     scheme = type(scheme).model_validate(scheme.model_dump())
     recs = [
         {"type": "opened", "opportunity_id": "r", "at": "2024-06-01T00:00:00Z",
@@ -349,7 +349,7 @@ def test_window_ending_before_it_starts_is_refused() -> None:
 
 
 def test_category_map_of_another_scheme_is_refused() -> None:
-    cmap = CategoryMap.for_scheme(schemes.get("seed-004"))
+    cmap = CategoryMap.for_scheme(schemes.get("vtiger-lead-funnel"))
     m = PipelineMovement(start=START, period=Q3, categories=cmap)
     with pytest.raises(ArgumentError) as err:
         m.compute(quarter_history(), as_of=AS_OF)

@@ -252,7 +252,7 @@ def test_unknown_owner_in_a_team_is_fine() -> None:
 
 
 def test_category_map_of_another_scheme_is_refused() -> None:
-    c = QuotaAttainment(categories=CategoryMap.for_scheme(schemes.get("seed-004")))
+    c = QuotaAttainment(categories=CategoryMap.for_scheme(schemes.get("vtiger-lead-funnel")))
     with pytest.raises(ArgumentError) as err:
         c.compute(history(), as_of=AS_OF)
     assert err.value.argument == "categories"

@@ -1,9 +1,10 @@
 """Built-in presets: each one matches its source, validates and round-trips losslessly.
 
 The expected tables below are copied from the sources, not from the presets:
-- seed 000 / 001 / 004: the original articles in /work/shared/seeds/*.txt;
-- Salesforce: StageName/Probability pairs in the Developer-Edition sample
-  /work/shared/data/sfdc-devorg-sample/Opportunity.csv and OpportunityHistory.csv;
+- the Polish pipeline article, the Polish sales-process article and the Japanese Vtiger
+  article: their stage lists and percentages, as the articles print them;
+- Salesforce: StageName/Probability pairs in the public Developer-Edition sample export
+  (sfdc-devorg-sample: Opportunity.csv and OpportunityHistory.csv);
 - SuiteCRM: 'sales_probability_dom' in include/language/en_us.lang.php (salesagility/SuiteCRM).
 """
 
@@ -19,7 +20,8 @@ from pipelinekit.errors import ArgumentError
 from pipelinekit.stages import Outcome, StageScheme
 
 ALL = (
-    "seed-000", "seed-001", "seed-004", "salesforce", "suitecrm", "hubspot", "pipedrive", "odoo",
+    "polish-sales-cycle", "polish-crm-funnel", "vtiger-lead-funnel", "salesforce", "suitecrm",
+    "hubspot", "pipedrive", "odoo",
 )  # fmt: skip
 
 # seed 000: the article's list, in order. No percentages in the article.
@@ -201,9 +203,9 @@ def test_every_open_stage_can_be_lost_and_won_by_skipping_ahead(name: str) -> No
 @pytest.mark.parametrize(
     ("name", "locale"),
     [
-        ("seed-000", "pl"),
-        ("seed-001", "pl"),
-        ("seed-004", "ja"),
+        ("polish-sales-cycle", "pl"),
+        ("polish-crm-funnel", "pl"),
+        ("vtiger-lead-funnel", "ja"),
         ("salesforce", "en"),
         ("suitecrm", "en"),
     ],
@@ -217,7 +219,7 @@ def test_every_stage_has_an_original_language_label(name: str, locale: str) -> N
 
 
 def test_seed_000_has_the_articles_eight_stages_in_order_then_an_added_lost_stage() -> None:
-    scheme = schemes.get("seed-000")
+    scheme = schemes.get("polish-sales-cycle")
     assert [s.label_for("pl") for s in scheme.stages[:8]] == SEED_000_PL
     assert len(scheme.stages) == 9
     lost = scheme.stages[8]
@@ -227,13 +229,13 @@ def test_seed_000_has_the_articles_eight_stages_in_order_then_an_added_lost_stag
 
 
 def test_seed_000_has_no_weights_because_the_article_gives_none() -> None:
-    scheme = schemes.get("seed-000")
+    scheme = schemes.get("polish-sales-cycle")
     assert all(s.weight is None for s in scheme.stages)
     assert not scheme.has_weights
 
 
 def test_seed_000_is_won_from_umowa_on_realizacja_and_zrealizowany_follow() -> None:
-    scheme = schemes.get("seed-000")
+    scheme = schemes.get("polish-sales-cycle")
     assert [s.label_for("pl") for s in scheme.won_stages] == [
         "Umowa",
         "Realizacja",
@@ -245,7 +247,7 @@ def test_seed_000_is_won_from_umowa_on_realizacja_and_zrealizowany_follow() -> N
 
 
 def test_seed_000_keys() -> None:
-    assert schemes.get("seed-000").keys == (
+    assert schemes.get("polish-sales-cycle").keys == (
         "potential",
         "first-contact",
         "needs-analysis",
@@ -262,20 +264,20 @@ def test_seed_000_keys() -> None:
 
 
 def test_seed_001_matches_the_articles_table_names_and_percentages() -> None:
-    scheme = schemes.get("seed-001")
+    scheme = schemes.get("polish-crm-funnel")
     got = [(s.label_for("pl"), s.weight) for s in scheme.stages[: len(SEED_001_TABLE)]]
     assert got == [(pl, _w(pct)) for pl, pct in SEED_001_TABLE]
 
 
 def test_seed_001_open_stages_are_the_thirteen_from_0_to_50_percent() -> None:
-    scheme = schemes.get("seed-001")
+    scheme = schemes.get("polish-crm-funnel")
     expected = ["0", "1", "2", "3", "5", "10", "15", "20", "25", "30", "35", "40", "50"]
     assert [s.weight for s in scheme.open_stages] == [Decimal(p) for p in expected]
     assert scheme.has_weights
 
 
 def test_seed_001_won_stages_follow_in_order_80_85_95_100() -> None:
-    scheme = schemes.get("seed-001")
+    scheme = schemes.get("polish-crm-funnel")
     won = scheme.won_stages
     assert [(s.label_for("pl"), s.weight) for s in won[:4]] == [
         ("Zamówienie", Decimal("80")),
@@ -289,14 +291,14 @@ def test_seed_001_won_stages_follow_in_order_80_85_95_100() -> None:
 
 
 def test_seed_001_after_sales_next_action_is_won_with_no_weight_as_in_the_article() -> None:
-    stage = schemes.get("seed-001").stage("next-action")
+    stage = schemes.get("polish-crm-funnel").stage("next-action")
     assert stage.label_for("pl") == "Następne działanie"
     assert stage.is_won
     assert stage.weight is None
 
 
 def test_seed_001_has_an_added_lost_stage_with_weight_zero() -> None:
-    scheme = schemes.get("seed-001")
+    scheme = schemes.get("polish-crm-funnel")
     (lost,) = scheme.lost_stages
     assert lost.key == "lost"
     assert lost.weight == Decimal("0")
@@ -305,7 +307,7 @@ def test_seed_001_has_an_added_lost_stage_with_weight_zero() -> None:
 
 
 def test_seed_001_stages_may_be_skipped() -> None:
-    scheme = schemes.get("seed-001")
+    scheme = schemes.get("polish-crm-funnel")
     assert scheme.can_move("new-prospect", "negotiation")
     assert scheme.can_move("meeting", "order")
 
@@ -314,11 +316,11 @@ def test_seed_001_stages_may_be_skipped() -> None:
 
 
 def test_seed_004_starts_at_lead() -> None:
-    assert schemes.get("seed-004").stages[0].key == "lead"
+    assert schemes.get("vtiger-lead-funnel").stages[0].key == "lead"
 
 
 def test_seed_004_open_stages_follow_the_articles_lead_funnel_with_japanese_labels() -> None:
-    scheme = schemes.get("seed-004")
+    scheme = schemes.get("vtiger-lead-funnel")
     assert [s.key for s in scheme.open_stages] == [
         "lead",
         "qualification",
@@ -333,13 +335,13 @@ def test_seed_004_open_stages_follow_the_articles_lead_funnel_with_japanese_labe
 def test_seed_004_japanese_labels_of_the_articles_stages_occur_in_the_article() -> None:
     # The article text (seed 004) contains these phrases verbatim.
     article_phrases = {*SEED_004_JA, "見積もり", "取引の成立"}
-    scheme = schemes.get("seed-004")
+    scheme = schemes.get("vtiger-lead-funnel")
     for key in ("lead", "qualification", "nurturing", "conversion", "quote", "won"):
         assert scheme.stage(key).label_for("ja") in article_phrases
 
 
 def test_seed_004_weights_are_ours_and_rise_through_the_funnel() -> None:
-    scheme = schemes.get("seed-004")
+    scheme = schemes.get("vtiger-lead-funnel")
     assert [s.weight for s in scheme.stages] == [
         Decimal(p) for p in ("5", "10", "20", "40", "60", "100", "0")
     ]
@@ -348,7 +350,7 @@ def test_seed_004_weights_are_ours_and_rise_through_the_funnel() -> None:
 
 
 def test_seed_004_closes_as_won_or_lost() -> None:
-    scheme = schemes.get("seed-004")
+    scheme = schemes.get("vtiger-lead-funnel")
     assert [s.key for s in scheme.won_stages] == ["won"]
     assert [s.key for s in scheme.lost_stages] == ["lost"]
 
@@ -401,3 +403,14 @@ def test_suitecrm_and_salesforce_differ_in_weights_but_share_closed_stages() -> 
     assert [s.key for s in sf.stages if not s.is_open] == [
         s.key for s in sc.stages if not s.is_open
     ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("seed-000", "polish-sales-cycle"), ("seed-001", "polish-crm-funnel"),
+     ("seed-004", "vtiger-lead-funnel")],
+)  # fmt: skip
+def test_the_names_presets_had_before_still_work(old: str, new: str) -> None:
+    assert schemes.get(old) is schemes.get(new)
+    assert schemes.get(old).name == new
+    assert old not in schemes.names() and old not in schemes.describe()

@@ -284,7 +284,7 @@ def test_model_validate_honours_strict_instead_of_dropping_it() -> None:
 def test_key_for_reads_keys_labels_and_every_locale_ignoring_case_and_spacing() -> None:
     from pipelinekit import schemes
 
-    polish = schemes.get("seed-001")
+    polish = schemes.get("polish-crm-funnel")
     for stage in polish.stages:
         for text in (stage.key, stage.label, *(label for _, label in stage.labels)):
             assert polish.key_for(text) == stage.key

@@ -1,15 +1,14 @@
 """Helpers shared by the real-data examples: where the data is, reading CSV, printing.
 
 The data sets are not part of the repository (see ``docs/real-data.md``): they live in a
-``shared/data`` folder *beside* the checkout, the layout of the project machine
-(``/work/main`` and ``/work/shared/data``) and of CI (``<dir>/<clone>`` and
-``<dir>/shared/data``). :func:`data_root` looks for them, in this order:
+``shared/data`` folder *beside* the checkout (``<dir>/<clone>`` and ``<dir>/shared/data``).
+:func:`data_root` looks for them, in this order:
 
 1. the folder named by the environment variable ``PIPELINEKIT_DATA``, if it is set;
 2. ``Path(__file__).resolve().parents[3] / "shared" / "data"``: for
    ``<dir>/<clone>/examples/data/x.py`` that is ``<dir>/shared/data``;
-3. ``shared/data`` in any further ancestor (a git worktree one level deeper, e.g.
-   ``/work/wt/<branch>``, still finds ``/work/shared/data``).
+3. ``shared/data`` in any further ancestor (so a git worktree one level deeper,
+   ``<dir>/<worktrees>/<branch>``, still finds ``<dir>/shared/data``).
 
 Only the standard library is used here (``csv``, ``pathlib``): pandas is a development
 dependency of pipelinekit, not something its examples need.

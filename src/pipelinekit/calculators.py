@@ -20,7 +20,7 @@ Example:
     True
     >>> recs = [{"type": "opened", "opportunity_id": f"o-{i}", "stage": "lead",
     ...          "at": "2024-01-05T10:00:00Z"} for i in range(5)]
-    >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("seed-004"))
+    >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("vtiger-lead-funnel"))
     >>> parts = [h.for_opportunities(["o-0", "o-1"]), h.for_opportunities(["o-2", "o-3", "o-4"])]
     >>> compute_partitioned(CountOpen(), parts, as_of="2024-02-01T00:00:00Z").n
     5

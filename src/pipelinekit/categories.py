@@ -121,7 +121,7 @@ class CategoryMap(BaseModel):
 
     Example:
         >>> from pipelinekit import schemes
-        >>> cmap = CategoryMap.for_scheme(schemes.get("seed-004"))
+        >>> cmap = CategoryMap.for_scheme(schemes.get("vtiger-lead-funnel"))
         >>> [(k, c.value) for k, c in cmap.stages][3:5]
         [('conversion', 'pipeline'), ('quote', 'best_case')]
     """

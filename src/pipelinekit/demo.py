@@ -165,7 +165,7 @@ def _next_stage(scheme: StageScheme, stage: str, rng: random.Random, lose: float
         key=scheme.index,
     )
     if ahead:
-        # mostly the next stage; sometimes skip one (seed 001: stages may be skipped)
+        # mostly the next stage; sometimes skip one (stages may be skipped)
         return ahead[0] if rng.random() < 0.8 or len(ahead) == 1 else ahead[1]
     others = [k for k in legal if not scheme.stage(k).is_lost]
     return rng.choice(others) if others else rng.choice(legal)

@@ -250,7 +250,7 @@ class EventBase(BaseModel):
         opportunity_id: the opportunity this fact is about.
         at: when it happened (timezone-aware).
         event_id: optional identity used to de-duplicate records.
-        actor: optional user who caused it (seed 001: who opened, who closed).
+        actor: optional user who caused it (who opened, who closed...).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
@@ -361,7 +361,7 @@ class ActivityLogged(EventBase):
 
 
 class NextActionScheduled(EventBase):
-    """The next action was scheduled (seed 001's "action date"); ``due=None`` clears it.
+    """The next action was scheduled (its "action date"); ``due=None`` clears it.
 
     Example:
         >>> NextActionScheduled(opportunity_id="o-1", at="2024-02-01T09:00:00Z",

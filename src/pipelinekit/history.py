@@ -140,7 +140,7 @@ class History:
             ...          "at": "2024-01-02T00:00:00Z"},
             ...         {"type": "opened", "opportunity_id": "o-2", "stage": "lead",
             ...          "at": "2024-01-01T00:00:00Z", "amount": "-5"}],
-            ...         scheme=pk.schemes.get("seed-004"))
+            ...         scheme=pk.schemes.get("vtiger-lead-funnel"))
             ... except pk.RecordError as err:
             ...     print(err.index, err.field)
             0 opportunity_id
@@ -170,7 +170,7 @@ class History:
             >>> from pipelinekit.events import Opened
             >>> h = pk.History.from_events(
             ...     [Opened(opportunity_id="o-1", at="2024-01-05T10:00:00Z", stage="lead")],
-            ...     scheme=pk.schemes.get("seed-004"))
+            ...     scheme=pk.schemes.get("vtiger-lead-funnel"))
             >>> len(h), h.opportunity_ids
             (1, ('o-1',))
         """
@@ -286,7 +286,7 @@ class History:
             >>> import pipelinekit as pk
             >>> recs = [{"type": "opened", "opportunity_id": "o-1", "stage": "lead",
             ...          "at": "2024-01-05T10:00:00+00:00"}]
-            >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("seed-004"))
+            >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("vtiger-lead-funnel"))
             >>> h2 = pk.History.from_records(h.to_records(), scheme=h.scheme)
             >>> h2.events == h.events
             True
@@ -323,7 +323,7 @@ class History:
             >>> import pipelinekit as pk
             >>> recs = [{"type": "opened", "opportunity_id": o, "stage": "lead",
             ...          "at": "2024-01-05T10:00:00+00:00"} for o in ("a", "b", "c")]
-            >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("seed-004"))
+            >>> h = pk.History.from_records(recs, scheme=pk.schemes.get("vtiger-lead-funnel"))
             >>> h.for_opportunities({"a", "c"}).opportunity_ids
             ('a', 'c')
         """

@@ -1,7 +1,7 @@
 """Opportunities and the state machine that applies events to them.
 
-An :class:`Opportunity` is one potential contract's state at an instant (seed 001: every
-new potential contract with the same customer is a new opportunity). :func:`apply` is the
+An :class:`Opportunity` is one potential contract's state at an instant (every new potential
+contract with the same customer is a new opportunity). :func:`apply` is the
 state machine: a pure function of (state, event, scheme) that returns the next state or
 raises :class:`~pipelinekit.errors.TransitionError` for a move the scheme forbids.
 
@@ -68,7 +68,7 @@ class StageVisit(BaseModel):
 
 
 class Activity(BaseModel):
-    """An activity done on the opportunity (seed 001: the parts of a sales process)."""
+    """An activity done on the opportunity (the parts of a sales process)."""
 
     model_config = _FROZEN
 
@@ -79,7 +79,7 @@ class Activity(BaseModel):
 
 
 class NextAction(BaseModel):
-    """The next thing to do and when (seed 001's "action date")."""
+    """The next thing to do and when (its "action date")."""
 
     model_config = _FROZEN
 
@@ -483,7 +483,7 @@ def fold(events: Iterable[Event], scheme: StageScheme) -> dict[str, _Draft]:
 
 
 def reached_stages(opportunity: Opportunity, scheme: StageScheme) -> tuple[str, ...]:
-    """The open stages ``opportunity`` reached, in funnel order (DESIGN.md's *reached*).
+    """The open stages ``opportunity`` reached, in funnel order (the shared *reached*).
 
     It reached an open stage if it entered it or any later open stage in funnel order
     (skipping counts as passing through); a deal that is won, or ever entered a won stage,

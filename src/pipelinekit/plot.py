@@ -9,8 +9,8 @@ state is created or changed, and the same input always draws the same picture.
 Install the extra with ``pip install 'pipelinekit[plot]'``; matplotlib is imported only when a
 function here is called.
 
-- :func:`funnel`: the pipeline report of seed 000 (``PipelineByStage``) as an inverted
-  pyramid: open value per stage in funnel order, the weighted value overlaid.
+- :func:`funnel`: the pipeline report (``PipelineByStage``) as an inverted pyramid: open
+  value per stage in funnel order, the weighted value overlaid.
 - :func:`forecast_fan`: won and expected revenue per period, with the P10-P90 band and P50
   where the forecast has them.
 - :func:`movement_waterfall`: a target period's pipeline at the start, each kind of movement,
@@ -189,7 +189,7 @@ def funnel(
     currency: str | None = None,
     rates: FxRates | None = None,
 ) -> Figure:
-    """Seed 000's pipeline report as an inverted pyramid: open value per stage.
+    """The Polish pipeline article's pipeline report as an inverted pyramid: open value per stage.
 
     One horizontal bar per open stage, centred, in funnel order from the top; its width is
     the open value in the stage. With ``weighted`` a narrower, darker bar inside it shows

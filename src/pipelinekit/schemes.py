@@ -5,13 +5,14 @@ scheme an app would supply, and built once per name (schemes are frozen, so one 
 shared). Every preset says where its stages and weights come from; where we had to add
 something the source lacks (a lost stage, weights), the stage's description says so.
 
-- ``seed-000``: the eight-stage cycle of seed 000 (portalCRM.pl, "Co to jest pipeline?",
-  28 August 2007), no weights, plus a lost stage of ours.
-- ``seed-001``: the detailed scheme of seed 001 ("Lejek sprzedaży w aplikacji crm") with
-  its percentages, won stages order → delivery → invoice → payment → next action, plus a
-  lost stage of ours.
-- ``seed-004``: the lead funnel of seed 004 (Vtiger, "セールスパイプラインとは何ですか?"),
-  with weights of ours (the article gives none).
+- ``polish-sales-cycle``: the eight-stage sales cycle of a Polish article on pipelines
+  (portalCRM.pl, "Co to jest pipeline?", 28 August 2007), no weights, plus a lost stage of
+  ours.
+- ``polish-crm-funnel``: the 17-stage scheme of a Polish sales-process article ("Lejek
+  sprzedaży w aplikacji crm") with its percentages, won stages order → delivery → invoice →
+  payment → next action, plus a lost stage of ours.
+- ``vtiger-lead-funnel``: the lead funnel of a Japanese Vtiger article
+  ("セールスパイプラインとは何ですか?"), with weights of ours (the article gives none).
 - ``salesforce``: Salesforce's standard opportunity stages and default probabilities.
 - ``suitecrm``: SuiteCRM's default ``sales_stage_dom`` / ``sales_probability_dom``.
 - ``hubspot``: HubSpot's default deal pipeline, keyed by its internal stage ids, with its
@@ -19,15 +20,17 @@ something the source lacks (a lost stage, weights), the stage's description says
 - ``pipedrive``: Pipedrive's starting pipeline plus won and lost (no weights).
 - ``odoo``: Odoo CRM's default stages plus lost (no weights).
 
-All presets use the ``forward`` transition policy (stages may be skipped, as seed 001 asks)
+All presets use the ``forward`` transition policy (stages may be skipped, as the Polish
+sales-process article asks)
 and do not allow reopening a closed deal. Stage keys are part of the public contract: events
 and stored configurations name stages by key, so keys never change once published.
 
 Example:
     >>> from pipelinekit import schemes
     >>> schemes.names()
-    ('seed-000', 'seed-001', 'seed-004', 'salesforce', 'suitecrm', 'hubspot', 'pipedrive', 'odoo')
-    >>> s = schemes.get("seed-001")
+    ('polish-sales-cycle', 'polish-crm-funnel', 'vtiger-lead-funnel', 'salesforce', 'suitecrm',
+     'hubspot', 'pipedrive', 'odoo')
+    >>> s = schemes.get("polish-crm-funnel")
     >>> [(st.label_for("pl"), st.weight) for st in s.won_stages][:4]
     [('Zamówienie', Decimal('80')), ('Dostawa', Decimal('85')), ('Faktura', Decimal('95')),
      ('Należność', Decimal('100'))]
@@ -69,18 +72,19 @@ def _stage(
     }
 
 
-# -- seed 000 -----------------------------------------------------------------------------
-# Source: /work/shared/seeds/000_e881d4a9167fea6c.txt, portalCRM.pl, "Co to jest pipeline?"
-# (28 August 2007). The article lists eight stages and gives no percentages, so every weight
+# -- polish-sales-cycle --------------------------------------------------------------------
+# Source: the Polish article "Co to jest pipeline?" (portalCRM.pl, 28 August 2007). The
+# article lists eight stages and gives no percentages, so every weight
 # is None (opportunities are still counted and summed per stage). It has no lost stage.
 
-_SEED_000 = _Preset(
+_POLISH_SALES_CYCLE = _Preset(
     summary=(
-        "Seed 000 (portalCRM.pl, 2007): the eight-stage cycle Potencjalny → Zrealizowany, "
-        "no weights; won from Umowa on; lost stage added by pipelinekit."
+        "The eight-stage sales cycle of a Polish article on pipelines (portalCRM.pl, 2007): "
+        "Potencjalny → Zrealizowany, no weights; won from Umowa on; lost stage added by "
+        "pipelinekit."
     ),
     data={
-        "name": "seed-000",
+        "name": "polish-sales-cycle",
         "description": (
             "The example sales cycle of the Polish article 'Co to jest pipeline?' "
             "(portalCRM.pl, 28 August 2007): from a potential contract to a realised one. "
@@ -155,19 +159,20 @@ _SEED_000 = _Preset(
     },
 )
 
-# -- seed 001 -----------------------------------------------------------------------------
-# Source: /work/shared/seeds/001_0647fa848af02f5d.txt, "Lejek sprzedaży w aplikacji crm".
+# -- polish-crm-funnel ---------------------------------------------------------------------
+# Source: the Polish sales-process article "Lejek sprzedaży w aplikacji crm".
 # Its table has 18 rows: 17 stages with a "procentowy udział" (0 ... 100) and the after-sales
 # "Następne działanie" whose percentage cell is empty (weight None). Polish labels and
 # percentages are copied from the table; descriptions translate the table's "Opis" column.
 
-_SEED_001 = _Preset(
+_POLISH_CRM_FUNNEL = _Preset(
     summary=(
-        "Seed 001 (Lejek sprzedaży w aplikacji crm): 17 weighted stages 0 % → 100 % plus "
-        "after-sales Następne działanie; won from Zamówienie (80 %); lost stage added."
+        "The 17-stage scheme of a Polish sales-process article (Lejek sprzedaży w aplikacji "
+        "crm): weighted 0 % → 100 % plus after-sales Następne działanie; won from Zamówienie "
+        "(80 %); lost stage added."
     ),
     data={
-        "name": "seed-001",
+        "name": "polish-crm-funnel",
         "description": (
             "The detailed sales-stage table of the Polish article 'Lejek sprzedaży w "
             "aplikacji crm', with its percentages (the share of the contract value counted "
@@ -327,21 +332,22 @@ _SEED_001 = _Preset(
     },
 )
 
-# -- seed 004 -----------------------------------------------------------------------------
-# Source: /work/shared/seeds/004_c1ab08ba55a3f29e.txt, Vtiger, "セールスパイプラインとは何ですか?".
+# -- vtiger-lead-funnel --------------------------------------------------------------------
+# Source: the Japanese Vtiger article "セールスパイプラインとは何ですか?".
 # The article's "販売パイプラインの段階" lists 1) 潜在顧客 2) リード資格 3) リード育成
 # 4) リード変換 5) 見積もりと請求書の管理 6) 取引または機会管理 7) 連絡先管理 8) 付属プロセス.
 # Steps 1-5 become open stages; closing the deal (取引の成立, the article's own words) is the
 # win. Steps 6-8 are ongoing management processes, not stages a deal passes through. The
 # article gives no percentages and no lost stage: the weights and the lost stage are ours.
 
-_SEED_004 = _Preset(
+_VTIGER_LEAD_FUNNEL = _Preset(
     summary=(
-        "Seed 004 (Vtiger, Japanese): lead generation → qualification → nurturing → "
-        "conversion → quote → deal won; weights 5/10/20/40/60 and lost stage by pipelinekit."
+        "The lead funnel of a Japanese Vtiger article: lead generation → qualification → "
+        "nurturing → conversion → quote → deal won; weights 5/10/20/40/60 and lost stage by "
+        "pipelinekit."
     ),
     data={
-        "name": "seed-004",
+        "name": "vtiger-lead-funnel",
         "description": (
             "The lead funnel of the Japanese Vtiger article 'セールスパイプラインとは何ですか?': "
             "lead generation, lead qualification, lead nurturing, lead conversion and quote "
@@ -417,8 +423,8 @@ _SEED_004 = _Preset(
 # Sources: Salesforce's standard Opportunity "Stage" picklist, whose values each carry a
 # default probability and forecast category (Salesforce Help: Setup > Object Manager >
 # Opportunity > Fields & Relationships > Stage; SOAP API Object Reference: OpportunityStage,
-# field DefaultProbability). Verified against the Developer-Edition sample data in
-# /work/shared/data/sfdc-devorg-sample/ (repo earthfink1982/salesforce-in-powerbi, commit
+# field DefaultProbability). Verified against a public export of the Developer-Edition sample
+# data (repo earthfink1982/salesforce-in-powerbi, commit
 # 327dd14a5df0fc34d75ec77d5acbfab62a4ad458): every Opportunity.csv and
 # OpportunityHistory.csv row carries StageName with the Probability Salesforce computed,
 # and the pairs are exactly the ones below (forecast category Pipeline for the open stages,
@@ -688,15 +694,24 @@ _ODOO = _Preset(
 )
 
 _PRESETS: dict[str, _Preset] = {
-    "seed-000": _SEED_000,
-    "seed-001": _SEED_001,
-    "seed-004": _SEED_004,
+    "polish-sales-cycle": _POLISH_SALES_CYCLE,
+    "polish-crm-funnel": _POLISH_CRM_FUNNEL,
+    "vtiger-lead-funnel": _VTIGER_LEAD_FUNNEL,
     "salesforce": _SALESFORCE,
     "suitecrm": _SUITECRM,
     "hubspot": _HUBSPOT,
     "pipedrive": _PIPEDRIVE,
     "odoo": _ODOO,
 }
+
+
+_ALIASES: dict[str, str] = {
+    "seed-000": "polish-sales-cycle",
+    "seed-001": "polish-crm-funnel",
+    "seed-004": "vtiger-lead-funnel",
+}
+"""Names three presets had before they were named after what they are; :func:`get` still
+accepts them (and returns the scheme under its present name)."""
 
 
 def names() -> tuple[str, ...]:
@@ -721,9 +736,10 @@ def describe() -> dict[str, str]:
 
     Example:
         >>> from pipelinekit import schemes
-        >>> print(schemes.describe()["seed-000"])
-        Seed 000 (portalCRM.pl, 2007): the eight-stage cycle Potencjalny → Zrealizowany, no
-        weights; won from Umowa on; lost stage added by pipelinekit.
+        >>> print(schemes.describe()["polish-sales-cycle"])
+        The eight-stage sales cycle of a Polish article on pipelines (portalCRM.pl, 2007):
+        Potencjalny → Zrealizowany, no weights; won from Umowa on; lost stage added by
+        pipelinekit.
     """
     return {name: preset.summary for name, preset in _PRESETS.items()}
 
@@ -734,7 +750,7 @@ def get(name: str) -> StageScheme:
     Each scheme is built and validated once; later calls return the same frozen instance.
 
     Args:
-        name: one of :func:`names`.
+        name: one of :func:`names` (or a name a preset had before, see :data:`_ALIASES`).
 
     Returns:
         The validated :class:`~pipelinekit.stages.StageScheme`.
@@ -747,13 +763,15 @@ def get(name: str) -> StageScheme:
         >>> s = schemes.get("suitecrm")
         >>> s.stage("proposal-price-quote").weight, s.won_stages[0].key
         (Decimal('65'), 'closed-won')
-        >>> schemes.get("seed-000").has_weights
+        >>> schemes.get("polish-sales-cycle").has_weights
         False
         >>> schemes.get("zoho")
         Traceback (most recent call last):
         ...
         pipelinekit.errors.ArgumentError: argument 'name': no preset 'zoho'; known: [...]
     """
+    if isinstance(name, str):
+        name = _ALIASES.get(name, name)
     if not isinstance(name, str) or name not in _PRESETS:
         raise ArgumentError("name", f"no preset {name!r}; known: {list(_PRESETS)}")
     return _build(name)

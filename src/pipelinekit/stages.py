@@ -63,7 +63,7 @@ class Outcome(StrEnum):
 TransitionPolicy = Literal["forward", "adjacent", "any", "graph"]
 """Which moves between stages are legal.
 
-- ``forward``: to any later stage in funnel order (stages may be skipped; seed 001).
+- ``forward``: to any later stage in funnel order (stages may be skipped).
 - ``adjacent``: only to the next stage in funnel order.
 - ``any``: to any stage.
 - ``graph``: only along the scheme's explicit ``edges``.
@@ -258,7 +258,7 @@ class Stage(_SchemeModel):
         labels: optional labels per locale, e.g. ``{"pl": "Negocjacje"}``.
         description: what happens at this stage.
         weight: the percentage (0-100) of an opportunity's amount counted in a weighted
-            forecast (seed 001's "procentowy udział"); ``None`` when the scheme has no
+            forecast ("procentowy udział" in Polish); ``None`` when the scheme has no
             percentages — opportunities are still counted per stage.
         outcome: ``None`` for an open stage, ``"won"`` or ``"lost"`` for a closed one.
 

@@ -8,7 +8,7 @@ Example:
     >>> import pipelinekit as pk
     >>> h = pk.History.from_records(
     ...     [{"type": "opened", "opportunity_id": "o-1", "at": "2024-01-05T10:00:00Z",
-    ...       "stage": "lead"}], scheme=pk.schemes.get("seed-004"))
+    ...       "stage": "lead"}], scheme=pk.schemes.get("vtiger-lead-funnel"))
     >>> isinstance(h._store, Store)
     True
 """

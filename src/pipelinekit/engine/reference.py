@@ -11,7 +11,7 @@ Example:
     >>> from pipelinekit.engine.reference import RowStore
     >>> store, report = RowStore.from_records(
     ...     [{"type": "opened", "opportunity_id": "o-1", "at": "2024-01-05T10:00:00Z",
-    ...       "stage": "lead"}], pk.schemes.get("seed-004"), "strict", None)
+    ...       "stage": "lead"}], pk.schemes.get("vtiger-lead-funnel"), "strict", None)
     >>> len(store), store.opportunity_ids(), report.applied
     (1, ('o-1',), 1)
 """

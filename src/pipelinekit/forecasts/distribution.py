@@ -23,7 +23,7 @@ the sum of those Bernoulli-weighted amounts, so
   row's ``law`` says which was used (``exact``, ``mixture``, or ``normal`` with
   ``exact_limit=0``).
 
-Quantiles are statistical percentiles (DESIGN.md): P10 is the revenue the outcome stays at
+Quantiles are statistical percentiles: P10 is the revenue the outcome stays at
 or below with probability 0.10 (the smallest ``x`` with ``P(X ≤ x) ≥ 0.10``), P90 at or
 below with probability 0.90. The oil-and-gas convention is the reverse (P90 there is the
 amount exceeded with probability 0.90).

@@ -1,17 +1,17 @@
-"""The historical forecast (seeds 002/003): win rates and times learned from closed deals.
+"""The historical forecast: win rates and times learned from closed deals.
 
 Instead of trusting the stage weights and the typed-in close dates, the forecaster learns
 from the opportunities **closed before** ``as_of`` (deals still open then are censored:
 they are never counted as losses):
 
 - **the win rate per open stage** ``s``: among closed deals that *reached* ``s`` (entered
-  ``s`` or any later stage in funnel order; a won deal reached every open stage, as in
-  DESIGN.md's shared definition), the share won, with a Wilson 95 % interval and the
-  number of deals behind it. "Reached" rather than "was in": deals that skip a stage
-  still pass through it, so they are evidence about it, and the rates then rise along the
-  funnel like stage weights do. Optionally per segment (product, owner, source), shrunk
-  towards the overall stage rate: ``(wins + k · overall) / (closed + k)`` (the mean of
-  a beta posterior whose prior is worth ``k`` deals at the overall rate);
+  ``s`` or any later stage in funnel order; a won deal reached every open stage: the
+  shared definition, ``pipelinekit.reached_stages``), the share won, with a Wilson 95 %
+  interval and the number of deals behind it. "Reached" rather than "was in": deals that
+  skip a stage still pass through it, so they are evidence about it, and the rates then
+  rise along the funnel like stage weights do. Optionally per segment (product, owner,
+  source), shrunk towards the overall stage rate: ``(wins + k · overall) / (closed + k)``
+  (the mean of a beta posterior whose prior is worth ``k`` deals at the overall rate);
 - **the time to win from each stage**: for won deals that were in ``s``, the days from
   their last entry into ``s`` to the win, and how long that stay in ``s`` lasted. An open
   deal that has been in ``s`` for ``a`` days can only follow the wins whose stay in ``s``
@@ -22,7 +22,8 @@ they are never counted as losses):
   from deals created inside the window (see :class:`HistoricalForecast`).
 
 Each deal's ``win_probability`` is its learned rate: a calibrated probability, not a rank
-(seed 004's "which deals are most likely to close"). Rates are floats; money is Decimal.
+(the Japanese Vtiger article's "which deals are most likely to close"). Rates are floats;
+money is Decimal.
 
 Example:
     >>> from pipelinekit import demo

@@ -1,4 +1,4 @@
-"""The weighted forecast (seed 001): open amount x probability, placed in its close period.
+"""The weighted forecast: open amount x probability, placed in its close period.
 
 Each open deal counts ``amount x probability / 100`` (its probability override, else its
 stage's weight) in the period of its expected close date. Won revenue is placed in the

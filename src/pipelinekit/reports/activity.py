@@ -1,11 +1,11 @@
-"""Activity and next actions: seed 001's activities done and still to do, per owner.
+"""Activity and next actions: activities done and still to do, per owner.
 
 For a window ``[start, end)`` and ``as_of``, :class:`ActivityReport` gives per owner (or
 product, source, account):
 
 - **activities** logged in the window (up to ``as_of``), in total and by kind. An activity
   counts for whoever owned the opportunity when it was logged, so handing a deal over does
-  not move past work to the new owner (seed 001: "whatever the staff changes");
+  not move past work to the new owner ("whatever the staff changes");
 - the **open deals** the owner holds at ``as_of``, and among them the next actions
   **due in the window** (a due date means the start of that day, in the time zone of the
   window's start), **overdue** ones (due before ``as_of``'s date) and the deals with a

@@ -8,7 +8,7 @@ statistics).
 
 Two modes, as HubSpot offers them:
 
-- ``"any_path"``: DESIGN.md's *reached*: the opportunity entered the stage or any later
+- ``"any_path"``: the shared definition of *reached*: the opportunity entered the stage or any later
   stage in funnel order (skipping counts as passing through; lost stages are not "later");
   a deal that entered a won stage reached every open stage.
 - ``"in_order"``: the opportunity's path visited the first open stage, the second, ... up to

@@ -1,18 +1,19 @@
 """Lead requirement: how many new leads a team needs to reach a revenue target.
 
-Seeds 002/003 ask "how many leads must the team generate to close a given number of
-sales?". :class:`LeadRequirement` learns from the history, over a learning window of
-opening dates:
+"How many leads must the team generate to close a given number of sales?", as the Dutch
+and French pipeline-management articles ask. :class:`LeadRequirement` learns from the
+history, over a learning window of opening dates:
 
 - the **lead-to-win rate**: won ÷ (won + lost) among the opportunities opened in the window.
   Opportunities still open at ``as_of`` are *censored* and left out of the denominator
-  (DESIGN.md: an open deal is never treated as lost);
+  (an open deal is never treated as lost);
 - the **average won amount** of those won deals (in one reporting currency);
 
 and answers: deals needed = ceil(target ÷ average won amount); leads needed = ceil(deals
 needed ÷ lead-to-win rate); and, per open stage, how many deals must reach it = ceil(deals
 needed ÷ stage-to-won rate), where the stage-to-won rate is won ÷ closed among the
-opportunities that reached the stage (DESIGN.md's *reached*, any path).
+opportunities that reached the stage (*reached* as ``pipelinekit.reached_stages`` defines
+it, any path).
 
 A *lead* is an opened opportunity. With ``won_so_far`` (revenue already won in the target
 period, in the reporting currency) only the remaining ``target - won_so_far`` (at least 0)

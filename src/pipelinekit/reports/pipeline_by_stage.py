@@ -1,4 +1,4 @@
-"""Pipeline by stage: seed 000's pipeline report, the "inverted pyramid".
+"""Pipeline by stage: the Polish pipeline article's pipeline report, the "inverted pyramid".
 
 For the snapshot at ``as_of``, :class:`PipelineByStage` reports per stage in funnel order
 (and per owner, product, source or account when grouped): how many opportunities sit there,
@@ -290,7 +290,7 @@ def _row(level: Level, cell: StageCell, label: str, parent: StageCell) -> StageR
 
 
 class PipelineByStage:
-    """Seed 000's pipeline report: count, amount, weighted amount and share per stage.
+    """The pipeline report: count, amount, weighted amount and share per stage.
 
     Args:
         group_by: ``None``, ``"owner"``, ``"product"``, ``"source"`` or ``"account"`` (the

@@ -1,4 +1,4 @@
-"""Stalled and neglected deals: seed 004's "where deals stall", seed 001's "never lose a contact".
+"""Stalled and neglected deals: "where deals stall" and "never lose a contact".
 
 :class:`StalledDeals` flags every open opportunity at ``as_of`` that meets one of the
 configured rules, and says which, with a short code and a sentence:
@@ -169,9 +169,9 @@ def stage_stay_percentiles(
     """Per open stage, the ``percentile``-th percentile of completed stays, in days.
 
     A completed stay is a visit to the stage that was left by ``as_of`` (re-entries count
-    as separate stays); only ``history.until(as_of)`` is seen. DESIGN.md's statistical
-    percentile (nearest rank): P90 is the smallest duration that 90 % of the stays are at
-    or below.
+    as separate stays); only ``history.until(as_of)`` is seen. The statistical
+    percentile (nearest rank, docs/concepts.md): P90 is the smallest duration that 90 % of
+    the stays are at or below.
 
     Example:
         >>> from pipelinekit import demo

@@ -20,7 +20,7 @@ opportunities are counted at ``as_of``; the per-opportunity properties cover eve
 opportunity known at ``as_of`` whatever the window.
 
 Numbers: durations in days as floats; the median is the usual one (mean of the two middle
-values for an even count); the 90th percentile is DESIGN.md's statistical percentile, the
+values for an even count); the 90th percentile is the statistical percentile (docs/concepts.md), the
 smallest observed value that at least 90 % of the values are at or below (nearest rank, no
 interpolation); the win rate is a float; money (average won amount, pipeline velocity) is
 ``Decimal`` in one currency. Medians and percentiles are not additive, so the result keeps

@@ -1,7 +1,8 @@
 """Weak areas: stages holding too few or too many deals for the way the funnel flows.
 
-Seed 000: the pipeline report shows *weak areas*, e.g. too few contracts at the contract
-stage and too many at the offer stage, so effort should move to closing offers.
+The pipeline report shows *weak areas*, says the Polish pipeline article: e.g. too few
+contracts at the contract stage and too many at the offer stage, so effort should move to
+closing offers.
 :class:`WeakAreas` makes that judgement from the history itself, with Little's law:
 
     expected count in a stage = arrival rate into the stage x average time in it

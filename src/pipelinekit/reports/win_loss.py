@@ -3,10 +3,10 @@
 :class:`WinLoss` looks at the opportunities that are won or lost at ``as_of`` and whose
 ``closed_at`` lies in the window ``[start, end)`` (no window: every deal closed by
 ``as_of``). It counts won and lost deals, their amounts and average amounts, and the win
-rate = won / (won + lost) (DESIGN.md; ``None`` when nothing closed), overall and by owner,
+rate = won / (won + lost) (``None`` when nothing closed), overall and by owner,
 product, source or stage reached, and counts the loss reasons.
 
-- **By stage reached** uses DESIGN.md's *reached*: a deal reached an open stage if it
+- **By stage reached** uses the shared definition of *reached*: a deal reached an open stage if it
   entered it or any later open stage in funnel order (skipping counts as passing through),
   and a won deal reached every open stage. A deal is counted in the row of every open stage
   it reached, so each row answers "of the deals that got at least this far, how many were

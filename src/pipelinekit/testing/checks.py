@@ -294,7 +294,7 @@ def check_calculator(
         ...     {"type": "opened", "opportunity_id": "a", "at": "2024-01-05T10:00:00Z",
         ...      "stage": "lead"},
         ...     {"type": "stage_changed", "opportunity_id": "a", "at": "2024-02-05T10:00:00Z",
-        ...      "stage": "won"}], scheme=schemes.get("seed-004"))
+        ...      "stage": "won"}], scheme=schemes.get("vtiger-lead-funnel"))
         >>> check_calculator(OpenCount(), h)
         ('no-look-ahead', 'determinism')
     """

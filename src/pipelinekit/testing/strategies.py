@@ -507,7 +507,7 @@ def records(
         >>> from pipelinekit import schemes
         >>> from pipelinekit.events import event_from_record
         >>> @settings(max_examples=30)
-        ... @given(records(schemes.get("seed-004"), types=("opened", "amount_changed")))
+        ... @given(records(schemes.get("vtiger-lead-funnel"), types=("opened", "amount_changed")))
         ... def test_records_validate(record):
         ...     assert event_from_record(record).type in ("opened", "amount_changed")
         >>> test_records_validate()
@@ -809,7 +809,7 @@ def histories(
         >>> from hypothesis import given, settings
         >>> from pipelinekit import schemes
         >>> @settings(max_examples=20, deadline=None)
-        ... @given(histories(schemes.get("seed-004"), min_opportunities=1))
+        ... @given(histories(schemes.get("vtiger-lead-funnel"), min_opportunities=1))
         ... def test_not_empty(history):
         ...     assert len(history.opportunity_ids) >= 1
         >>> test_not_empty()
