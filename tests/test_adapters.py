@@ -516,3 +516,10 @@ def test_naive_times_take_tz_and_aware_ones_keep_theirs() -> None:
     aware = hubspot.to_records(deals=[GOOD_ROW["hubspot"] | {"Create Date": "2024-01-05T10:00Z"}],
                                tz=warsaw)  # fmt: skip
     assert aware[0]["at"] == datetime(2024, 1, 5, 10, tzinfo=UTC)
+
+
+def test_odoo_amount_changes_tracked_as_monetary_values_count_too() -> None:
+    leads = [GOOD_ROW["odoo"] | {"expected_revenue": "100"}]
+    tracking = [{"mail_message_id/res_id": "1", "mail_message_id/date": "2024-02-01 00:00:00",
+                 "field_id": "Expected Revenue", "new_value_monetary": 250.0}]  # fmt: skip
+    assert final(odoo.to_history(leads=leads, tracking=tracking))["1"].amount == Decimal(250)

@@ -33,7 +33,8 @@ second; rename any with ``columns={"leads": {...}}``):
                                                   ``new_value_char``
     of ``expected_revenue``, ``probability``      ``amount_changed``, ``probability_set`` (with
                                                   ``probabilities=True``), from
-                                                  ``new_value_float``
+                                                  ``new_value_float`` (or
+                                                  ``new_value_monetary``)
     of ``date_deadline``, ``user_id``             ``close_date_changed``
                                                   (``new_value_datetime``), ``owner_changed``
                                                   (``new_value_char``)
@@ -119,6 +120,7 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "old_char": ("old_value_char",),
         "new_char": ("new_value_char",),
         "new_float": ("new_value_float",),
+        "new_monetary": ("new_value_monetary",),
         "new_integer": ("new_value_integer",),
         "new_datetime": ("new_value_datetime",),
     },
@@ -208,8 +210,10 @@ def to_records(
                           "stage": stage_key(plan, log.get(row, "new_char")),
                           _FROM: stage_key(plan, log.get(row, "old_char"))}  # fmt: skip
                 tracked_stage.add(oid)
-            elif role == "amount":
-                record = {"type": "amount_changed", "amount": number(log.get(row, "new_float"))}
+            elif role == "amount":  # (a monetary field until Odoo 16: new_value_monetary)
+                value = log.get(row, "new_float")
+                value = log.get(row, "new_monetary") if value is None else value
+                record = {"type": "amount_changed", "amount": number(value)}
             elif role == "probability" and probabilities:
                 record = {"type": "probability_set",
                           "probability": number(log.get(row, "new_float"))}  # fmt: skip
