@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from pipelinekit.errors import ArgumentError
-from pipelinekit.results import Result, require_same
+from pipelinekit.results import Result, html_table, require_same, text_table
 
 __all__ = [
     "LATER",
@@ -169,8 +169,8 @@ class Forecast(Result):
             >>> h = demo.demo_history(opportunities=30, seed=3)
             >>> deals = WeightedForecast().compute(h, as_of="2024-09-01T00:00:00Z").by_deal()
             >>> sorted(deals.to_records()[0])
-            ['amount', 'bucket', 'category', 'expected', 'group', 'opportunity_id', 'stage',
-             'win_probability']
+            ['amount', 'bucket', 'category', 'expected', 'group', 'opportunity_id', 'periods',
+             'stage', 'win_probability']
         """
         return DealForecasts(
             method=self.method, as_of=self.as_of, currency=self.currency, deals=self.deals
@@ -288,8 +288,18 @@ class DealForecasts(Result):
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per deal: id, stage, amount, win probability, expected, bucket, group,
-        category."""
+        category, and ``periods`` (the chance of a win in each period, a tuple)."""
         return [d.model_dump() for d in self.deals]
+
+    def _shown(self) -> list[dict[str, Any]]:
+        """The rows as tables show them: without the per-period tuple."""
+        return [{k: v for k, v in r.items() if k != "periods"} for r in self.to_records()]
+
+    def _repr_html_(self) -> str:
+        return html_table(self._shown(), title=self._html_title())
+
+    def __str__(self) -> str:
+        return text_table(self._shown(), title=self._html_title())
 
 
 def _has_money(forecast: Forecast) -> bool:
