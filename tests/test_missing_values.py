@@ -309,3 +309,20 @@ def test_a_missing_required_value_is_found_in_strict_and_set_aside_in_lenient(
     lenient = History.from_records(recs, scheme=SALESFORCE, mode="lenient")
     assert lenient.ingest.accounted
     assert (lenient.ingest.rejected[0].index, lenient.ingest.rejected[0].field) == (bad, field)
+
+
+def test_the_core_and_the_adapters_import_neither_numpy_nor_pandas() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pipelinekit as pk\n"
+        "from pipelinekit.adapters import salesforce\n"
+        "h = salesforce.to_history(opportunities=[{'Id': 'a', 'CreatedDate': '2024-01-05',\n"
+        "    'StageName': 'Prospecting', 'Amount': float('nan')}])\n"
+        "print(len(h), sorted(m for m in ('numpy', 'pandas', 'polars') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "1 []"
