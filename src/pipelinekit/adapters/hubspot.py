@@ -29,7 +29,7 @@ rename any with ``columns={"deals": {...}}``):
                                                      replace the "Date entered" columns
     ===============================================  ===========================================
 
-The "Date entered" columns hold one date per stage (the latest entry), so a deal that went
+The "Date entered" columns hold one date per stage (one entry of it), so a deal that went
 back and forth shows each stage once; the stage history (the ``dealstage`` property's
 versions, one row each, as the API's ``propertiesWithHistory=dealstage`` lists them) holds
 every move. Timestamps: ISO strings, datetimes, or epoch milliseconds (the API's form); a
