@@ -523,3 +523,11 @@ def test_odoo_amount_changes_tracked_as_monetary_values_count_too() -> None:
     tracking = [{"mail_message_id/res_id": "1", "mail_message_id/date": "2024-02-01 00:00:00",
                  "field_id": "Expected Revenue", "new_value_monetary": 250.0}]  # fmt: skip
     assert final(odoo.to_history(leads=leads, tracking=tracking))["1"].amount == Decimal(250)
+
+
+@pytest.mark.parametrize("stamp", ["1709251200", 1709251200, 45000.0, "45000"])
+def test_numbers_that_are_not_epoch_milliseconds_are_not_guessed_at(stamp: Any) -> None:
+    row = GOOD_ROW["hubspot"] | {"Create Date": stamp}
+    with pytest.raises(RecordError) as info:
+        hubspot.to_history(deals=[row])
+    assert (info.value.field, info.value.event_id) == ("at", "1/opened")

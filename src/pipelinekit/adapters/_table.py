@@ -220,8 +220,9 @@ def _numeric(text: str, order: DateOrder) -> tuple[date, tuple[int, int, int]] |
 def instant(value: Any, *, order: DateOrder = "ymd", tz: tzinfo = UTC) -> Any:
     """A timestamp from an export cell: a ``datetime`` (naive ones in ``tz``), a ``date``
     (its start), an ISO string, a date in ``order`` with an optional time (``14/03/2022``,
-    ``02/23/26 08:55 PM``) or epoch milliseconds (as HubSpot's API gives them). Anything
-    else is returned unchanged, for validation to reject; ``None`` stays ``None``.
+    ``02/23/26 08:55 PM``) or epoch milliseconds (as HubSpot's API gives them; at least
+    10**11, so epoch seconds are never mistaken for them). Anything else is returned
+    unchanged, for validation to reject; ``None`` stays ``None``.
 
     Example:
         >>> instant("14/03/2022 16:11", order="dmy").isoformat()
@@ -230,8 +231,8 @@ def instant(value: Any, *, order: DateOrder = "ymd", tz: tzinfo = UTC) -> Any:
         '2026-02-23T20:55:00+00:00'
         >>> instant("1709251200000").isoformat()
         '2024-03-01T00:00:00+00:00'
-        >>> instant("not a date")
-        'not a date'
+        >>> instant("not a date"), instant("1709251200"), instant(45000)
+        ('not a date', '1709251200', 45000)
     """
     if value is None:
         return None
@@ -240,11 +241,11 @@ def instant(value: Any, *, order: DateOrder = "ymd", tz: tzinfo = UTC) -> Any:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=tz)
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return _epoch_ms(value)
+        return _epoch_ms(value) if value >= _EPOCH_MS_FROM else value
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if text.isdigit() and len(text) >= 10:
+    if text.isdigit() and int(text) >= _EPOCH_MS_FROM:
         return _epoch_ms(int(text))
     numeric = _numeric(text, order)
     if numeric is not None:
@@ -255,6 +256,11 @@ def instant(value: Any, *, order: DateOrder = "ymd", tz: tzinfo = UTC) -> Any:
     except ValueError:
         return value
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+
+
+_EPOCH_MS_FROM = 10**11
+"""Numbers from here on are epoch milliseconds (1973-03-03 on); smaller ones (epoch seconds,
+spreadsheet serial dates) are not guessed at: validation rejects them."""
 
 
 def _epoch_ms(value: int | float | Decimal) -> Any:
