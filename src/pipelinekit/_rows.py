@@ -164,10 +164,12 @@ class RowMaker:
     copies a model's fields-set before adding to it), so sharing is unobservable.
     """
 
-    __slots__ = ("_shared",)
+    __slots__ = ("_by_keys", "_shared")
 
     def __init__(self) -> None:
         self._shared: dict[frozenset[str], set[str]] = {}
+        # a record's type and keys -> its fields-set (the keys its type has)
+        self._by_keys: dict[tuple[str, frozenset[str]], set[str]] = {}
 
     def from_records(self, records: list[Any], context: dict[str, Any]) -> list[Row]:
         """Validate plain-dict records straight into rows (no event models on the way).
@@ -177,14 +179,17 @@ class RowMaker:
                 errors at the same locations.
         """
         shared = self._shared
+        by_keys = self._by_keys
         rows: list[Row] = []
         append = rows.append
         for fields in _RECORDS.validate_python(records, context=context):
-            row_cls, names, defaults = _ROW_OF_TAG[fields["type"]]
-            given = frozenset(fields)
-            common = shared.get(given)
+            tag = fields["type"]
+            row_cls, names, defaults = _ROW_OF_TAG[tag]
+            key = (tag, frozenset(fields))
+            common = by_keys.get(key)
             if common is None:  # (keys outside the model held a missing value: not given)
-                common = shared[given] = set(given.intersection(names))
+                named = key[1].intersection(names)
+                common = by_keys[key] = shared.setdefault(named, set(named))
             append(_new(row_cls, (*map(fields.get, names, defaults), common)))
         return rows
 
