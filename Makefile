@@ -37,8 +37,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
+# The whole suite runs with the engine chosen automatically (small histories go through the
+# reference engine); tests/test_engines.py compares the two engines on every input it
+# draws, and the tests that exercise ingestion, snapshots and the fast calculator paths run
+# again with the columnar engine forced (the dev tools include polars and pyarrow).
+ENGINE_TESTS := tests/test_history.py tests/test_core_properties.py tests/test_ingest_fuzz.py \
+	tests/test_ingest_fast_paths.py tests/test_missing_values.py tests/test_timestamps.py \
+	tests/test_core_mutants.py tests/test_report_pipeline_by_stage.py \
+	tests/test_forecast_weighted.py tests/test_calculators_gc.py
+
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+	PIPELINEKIT_ENGINE=columnar $(BIN)/pytest -q $(ENGINE_TESTS)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site

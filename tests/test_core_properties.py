@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from _engines import reference_engine
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -202,7 +203,8 @@ def test_grouped_and_time_ordered_snapshots_agree(
     """A History from records replays its prefixes one opportunity at a time; a History
     from ``for_opportunities`` (no grouping kept) folds in time order. Same snapshots."""
     scheme, recs = case
-    history = History.from_records(recs, scheme=scheme)
+    with reference_engine():  # (the reference engine's grouping is what is tested)
+        history = History.from_records(recs, scheme=scheme)
     plain = history.for_opportunities(history.opportunity_ids)
     assert plain._store._grouping is None and history._store._grouping is not None
     t = data.draw(cut_offs(recs))
@@ -237,7 +239,8 @@ def test_a_prefix_reuses_the_states_of_opportunities_it_holds_whole(
     end: the prefix takes that state (a draft, or the frozen one once the final snapshot
     was built) instead of replaying it. Same snapshot as replaying only the prefix."""
     scheme, recs = case
-    history = History.from_records(recs, scheme=scheme)
+    with reference_engine():  # (reusing the reference engine's states is what is tested)
+        history = History.from_records(recs, scheme=scheme)
     final = history.as_of(history.end) if final_first and history.end is not None else None
     t = data.draw(cut_offs(recs))
     snapshot = history.as_of(t)

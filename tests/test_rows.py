@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _engines import reference_engine as forced_reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,13 @@ from pipelinekit.testing import events, history_records, invalid_records
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCHEME = schemes.get("salesforce")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _reference_engine() -> Iterator[None]:
+    """Rows are how the reference engine keeps events: these tests are about it."""
+    with forced_reference():
+        yield
 
 
 @SETTINGS
@@ -323,3 +331,17 @@ def test_iterating_builds_events_one_at_a_time_and_keeps_none() -> None:
     assert h.until(as_of)._events is None
     assert h.events is h.events  # reading the attribute builds and keeps them
     assert list(h) == list(h.events)
+
+
+def test_records_of_two_types_with_the_same_keys_get_their_own_fields_sets() -> None:
+    """Rows of a DataFrame all have every column; a key a type lacks (holding a missing
+    value) is not in its fields-set, even when a record of another type had it first."""
+    recs = [
+        {"type": "opened", "opportunity_id": "o-1", "at": "2024-01-01T00:00:00Z",
+         "stage": "prospecting", "amount": None},
+        {"type": "amount_changed", "opportunity_id": "o-1", "at": "2024-01-02T00:00:00Z",
+         "stage": None, "amount": "5"},
+    ]  # fmt: skip
+    opened, changed = History.from_records(recs, scheme=SCHEME).events
+    assert opened.model_fields_set == {"type", "opportunity_id", "at", "stage", "amount"}
+    assert changed.model_fields_set == {"type", "opportunity_id", "at", "amount"}

@@ -5,17 +5,102 @@
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
-from datetime import datetime
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, Protocol
 
 from pipelinekit.errors import ArgumentError, CurrencyError, PipelineError
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.results import html_table, records_to_pandas, text_table
 from pipelinekit.stages import Outcome, StageScheme
 
-__all__ = ["Pipeline", "UnknownOpportunityError"]
+__all__ = ["Deal", "DealView", "Pipeline", "UnknownOpportunityError"]
+
+
+class Deal(Protocol):
+    """The snapshot fields of one opportunity that sums over a pipeline read (an
+    :class:`~pipelinekit.opportunity.Opportunity` has them all; so has a
+    :class:`DealView`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def stage_weight(self) -> Decimal | None: ...
+    @property
+    def outcome(self) -> Outcome | None: ...
+    @property
+    def amount(self) -> Decimal | None: ...
+    @property
+    def currency(self) -> str | None: ...
+    @property
+    def expected_close(self) -> date | None: ...
+    @property
+    def probability_override(self) -> Decimal | None: ...
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def account(self) -> str | None: ...
+    @property
+    def product(self) -> str | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def closed_at(self) -> datetime | None: ...
+    @property
+    def probability(self) -> Decimal | None: ...
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def is_won(self) -> bool: ...
+
+
+class DealView(NamedTuple):
+    """An opportunity's snapshot fields without its stage path, activities and next
+    action: what the columnar engine hands the calculators' sums instead of building an
+    :class:`~pipelinekit.opportunity.Opportunity` per deal. Equal field by field to the
+    Opportunity the reference engine builds.
+
+    Example:
+        >>> from decimal import Decimal
+        >>> d = DealView("o-1", "lead", Decimal(10), None, Decimal(500), "EUR", None, None,
+        ...              None, None, None, None, None)
+        >>> d.probability, d.is_open
+        (Decimal('10'), True)
+    """
+
+    id: str
+    stage: str
+    stage_weight: Decimal | None
+    outcome: Outcome | None
+    amount: Decimal | None
+    currency: str | None
+    expected_close: date | None
+    probability_override: Decimal | None
+    owner: str | None
+    account: str | None
+    product: str | None
+    source: str | None
+    closed_at: datetime | None
+
+    @property
+    def probability(self) -> Decimal | None:
+        """The override if set, else the stage's weight (as ``Opportunity.probability``)."""
+        if self.probability_override is not None:
+            return self.probability_override
+        return self.stage_weight
+
+    @property
+    def is_open(self) -> bool:
+        """True while neither won nor lost."""
+        return self.outcome is None
+
+    @property
+    def is_won(self) -> bool:
+        """True at a won stage."""
+        return self.outcome is Outcome.WON
 
 
 class UnknownOpportunityError(PipelineError, KeyError):
@@ -49,16 +134,26 @@ class Pipeline(Mapping[str, Opportunity]):
         (Decimal('2000'), Decimal('1800'))
     """
 
-    __slots__ = ("_opps", "as_of", "scheme")
+    __slots__ = ("_deals", "_opps", "as_of", "scheme")
 
-    def __init__(self, scheme: StageScheme, as_of: datetime, opportunities: dict[str, Opportunity]):
+    def __init__(
+        self,
+        scheme: StageScheme,
+        as_of: datetime,
+        opportunities: Mapping[str, Opportunity],
+        *,
+        _deals: Any = None,
+    ):
         self.scheme = scheme
         self.as_of = as_of
         self._opps = opportunities
+        # the columnar engine's snapshot fields (pipelinekit.engine.columnar.DealColumns),
+        # which the fast calculator paths read instead of building every Opportunity
+        self._deals = _deals
 
     def at(self, when: datetime) -> Pipeline:
         """The same states labelled with another instant (no events in between)."""
-        return Pipeline(self.scheme, when, self._opps)
+        return Pipeline(self.scheme, when, self._opps, _deals=self._deals)
 
     def __getitem__(self, opportunity_id: str) -> Opportunity:
         try:
@@ -87,6 +182,23 @@ class Pipeline(Mapping[str, Opportunity]):
 
     def items(self) -> ItemsView[str, Opportunity]:
         return self._opps.items()
+
+    def deals(self) -> Iterable[Deal]:
+        """Every opportunity's snapshot fields, in the order of :meth:`values`: the
+        ``Opportunity`` objects themselves, or, from the columnar engine, a
+        :class:`DealView` per opportunity (the same fields, without building the
+        opportunities' stage paths and activities). Sums over a pipeline read these.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> pipe = demo.demo_history(opportunities=5, seed=1).as_of("2024-12-31T00:00:00Z")
+            >>> [d.id for d in pipe.deals()] == list(pipe)
+            True
+        """
+        if self._deals is not None:
+            views: Iterable[Deal] = self._deals.views()
+            return views
+        return self._opps.values()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pipeline):

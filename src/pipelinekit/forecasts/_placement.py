@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 from pipelinekit._rows import trusted
 from pipelinekit.errors import ArgumentError
@@ -33,6 +33,7 @@ from pipelinekit.history import Pipeline
 from pipelinekit.money import FxRates, ReportingCurrency
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.periods import Period, PeriodKind, period_kind
+from pipelinekit.pipeline import Deal
 
 GroupBy = Literal["owner", "product", "source", "account", "category"]
 Category = Literal["pipeline", "best_case", "commit"]
@@ -153,7 +154,7 @@ class Placement:
                     f"are {[s.key for s in scheme.open_stages]}",
                 )
 
-    def category(self, opp: Opportunity) -> str | None:
+    def category(self, opp: Deal) -> str | None:
         """The deal's forecast category (``None`` without a ``categories`` mapping)."""
         if self.categories is None:
             return None
@@ -161,7 +162,7 @@ class Placement:
             return CLOSED_CATEGORY
         return dict(self.categories).get(opp.stage, DEFAULT_CATEGORY)
 
-    def group(self, opp: Opportunity) -> str | None:
+    def group(self, opp: Deal) -> str | None:
         """The deal's group value (``None`` when ungrouped or the field is empty)."""
         if self.group_by is None:
             return None
@@ -175,7 +176,7 @@ class Placement:
 class Placed:
     """An open or won deal with its amount in the reporting currency and its place."""
 
-    opportunity: Opportunity
+    opportunity: Deal
     amount: Decimal
     bucket: str
     group: str | None
@@ -192,10 +193,15 @@ class Layout:
     currency: str | None
 
 
-def place(placement: Placement, pipeline: Pipeline, as_of: datetime) -> Layout:
+def place(
+    placement: Placement, pipeline: Pipeline, as_of: datetime, *, light: bool = False
+) -> Layout:
     """Place the open deals and the won-in-horizon deals of ``pipeline``.
 
-    Open deals without an amount have nothing to forecast and are left out.
+    Open deals without an amount have nothing to forecast and are left out. With
+    ``light``, the placed deals are the pipeline's :meth:`~pipelinekit.pipeline.Pipeline.deals`
+    (lighter views from the columnar engine) rather than its ``Opportunity`` objects: for
+    callers that read only their snapshot fields and hand them to no user code.
     """
     placement.check_scheme(pipeline)
     periods = placement.periods(as_of)
@@ -204,8 +210,8 @@ def place(placement: Placement, pipeline: Pipeline, as_of: datetime) -> Layout:
     to_rep = ReportingCurrency(placement.currency, placement.rates)
     opens: list[Placed] = []
     wons: list[Placed] = []
-    for oid in sorted(pipeline):
-        opp = pipeline[oid]
+    deals: Iterable[Deal] = pipeline.deals() if light else pipeline.values()
+    for opp in sorted(deals, key=_by_id):
         if opp.amount is None:
             continue
         if opp.is_open:
@@ -232,6 +238,10 @@ def place(placement: Placement, pipeline: Pipeline, as_of: datetime) -> Layout:
     return Layout(periods=periods, open=tuple(opens), won=tuple(wons), currency=to_rep.currency)
 
 
+def _by_id(deal: Deal) -> str:
+    return deal.id
+
+
 def _period_of(d: date, periods: tuple[Period, ...]) -> Period | None:
     for p in periods:
         if p.start <= d < p.end:
@@ -250,7 +260,7 @@ def _bucket(close: date | None, today: date, periods: tuple[Period, ...], end: d
     return found.label if found is not None else LATER
 
 
-def weight_probability(opp: Opportunity) -> Decimal:
+def weight_probability(opp: Deal) -> Decimal:
     """The deal's probability (override, else stage weight) as a fraction in [0, 1].
 
     Raises:
@@ -325,7 +335,7 @@ def probability_function(source: ProbabilitySource) -> Callable[[Opportunity], D
 
 
 def deal_forecasts(
-    layout: Layout, probability: Callable[[Opportunity], Decimal]
+    layout: Layout, probability: Callable[[Opportunity], Decimal] | Callable[[Deal], Decimal]
 ) -> tuple[DealForecast, ...]:
     """One :class:`DealForecast` per placed open deal, ordered by opportunity id.
 
@@ -357,7 +367,9 @@ def deal_forecasts(
             _DEAL_FIELDS,
         )
         for d in layout.open
-        for p in (probability(d.opportunity),)
+        # (a function of Opportunity gets the Opportunity objects: layouts that hold
+        # lighter deals are only made with weight_probability, a function of any Deal)
+        for p in (probability(cast(Opportunity, d.opportunity)),)
     )
 
 

@@ -46,7 +46,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -799,7 +799,7 @@ class HistoricalForecast:
         values: list[Decimal] = []
         timed: dict[str, list[tuple[int, float]]] = {}  # per stage: (deal, age)
         for i, placed in enumerate(layout.open):
-            opp = placed.opportunity
+            opp = cast(Opportunity, placed.opportunity)  # placed without light=True
             segment = None if self.segment_by is None else getattr(opp, self.segment_by)
             probability = _probability(opp, segment, rates, fallback is not None)
             age = days_between(opp.stage_entered_at, when)
@@ -824,7 +824,7 @@ class HistoricalForecast:
         allocations: list[dict[str, Decimal]] = []
         deals: list[DealForecast] = []
         for i, placed in enumerate(layout.open):
-            opp = placed.opportunity
+            opp = cast(Opportunity, placed.opportunity)
             value = values[i]
             if i in spreads:
                 allocation = spreads[i] or {"overdue": value}

@@ -126,7 +126,7 @@ class WeightedForecast:
     def _compute(self, history: History, as_of: Instant) -> Forecast:
         when = instant(as_of, argument="as_of")
         pipeline = history.until(when).as_of(when)
-        layout = place(self._placement, pipeline, when)
+        layout = place(self._placement, pipeline, when, light=True)
         deals = deal_forecasts(layout, weight_probability)
         rows = skeleton_rows(layout, deals, grouped=self._placement.group_by is not None)
         by_row: dict[tuple[str, str | None], list[DealForecast]] = {}

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from pipelinekit.errors import ArgumentError
-from pipelinekit.opportunity import Opportunity
+from pipelinekit.pipeline import Deal
 
 Field = Literal["owner", "product", "source", "account"]
 FIELDS: tuple[Field, ...] = ("owner", "product", "source", "account")
@@ -23,7 +23,7 @@ def field_arg(value: object, *, argument: str, allowed: Iterable[str | None]) ->
     return value
 
 
-def group_of(opportunity: Opportunity, field: Field | None) -> str | None:
+def group_of(opportunity: Deal, field: Field | None) -> str | None:
     """The opportunity's value of ``field`` (``None`` when ungrouped or the field is unset)."""
     if field is None:
         return None

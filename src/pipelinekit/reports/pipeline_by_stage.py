@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -55,6 +55,7 @@ from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
 from pipelinekit.money import FxRates, ReportingCurrency
 from pipelinekit.opportunity import Opportunity
+from pipelinekit.pipeline import Deal
 from pipelinekit.reports._grouping import (
     FIELDS,
     Field,
@@ -406,8 +407,13 @@ class PipelineByStage:
 
         if self.group_by is None:
             add_group(None)
-        for opp in history.as_of(when).values():
-            if opp.stage not in wanted or (self.where is not None and not self.where(opp)):
+        pipeline = history.as_of(when)
+        # a filter reads whole opportunities; without one, the snapshot's fields suffice
+        deals: Iterable[Deal] = pipeline.deals() if self.where is None else pipeline.values()
+        for opp in deals:
+            if opp.stage not in wanted or (
+                self.where is not None and not self.where(cast(Opportunity, opp))
+            ):
                 continue
             group = group_of(opp, self.group_by)
             if (group, opp.stage) not in sums:
