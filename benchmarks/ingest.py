@@ -11,6 +11,13 @@ What is timed, for each size, on the same records in the same process:
   parse timestamps, amounts and dates, drop duplicate ``event_id``, stable sort by time, then
   the latest value of each state field per opportunity at ``mid`` and after the end
   (filter ``at <= t``, ``groupby("opportunity_id").last()``).
+- polars: the same in polars (``pl.from_dicts``, parse, ``unique``, sort, ``group_by``).
+- with ``--reference``, also pipelinekit with its reference engine forced
+  (``PIPELINEKIT_ENGINE=reference``: what runs without the ``fast`` extra).
+
+The sides run alternately, each repeat timing every side once, and the medians are
+printed with each side's ratio to pandas; the sides' counts of opportunities at both
+instants must agree (else the script prints DISAGREE and exits 1).
 
 Peak memory is measured in a fresh subprocess per side and size, because a high-water mark
 cannot be reset inside one process. Two figures are printed:
@@ -35,6 +42,7 @@ import argparse
 import gc
 import itertools
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -187,22 +195,76 @@ def run_pandas(records: list[dict[str, Any]], mid: datetime, end: datetime) -> o
     return len(at_mid), len(at_end), at_end["stage"].iloc[0]
 
 
+POLARS_STATE = [*STATE_COLUMNS, "at"]
+
+
+def polars_events(records: list[dict[str, Any]]) -> Any:
+    """The same ingestion in polars: a frame, parsed, de-duplicated, stably sorted by time.
+
+    ``benchmarks/calculators.py`` starts its polars baselines from this frame too.
+    """
+    import polars as pl
+
+    df = pl.from_dicts(records, infer_schema_length=None)
+    df = df.with_columns(
+        pl.col("at").str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_zone="UTC"),
+        pl.col("amount").cast(pl.Float64),
+        pl.col("expected_close").str.to_date("%Y-%m-%d"),
+    )
+    df = df.unique("event_id", keep="first", maintain_order=True)
+    return df.sort("at", maintain_order=True)
+
+
+def run_polars(records: list[dict[str, Any]], mid: datetime, end: datetime) -> object:
+    import polars as pl
+
+    df = polars_events(records)
+
+    def state_at(t: datetime) -> Any:
+        upto = df.filter(pl.col("at") <= t)
+        return upto.group_by("opportunity_id", maintain_order=True).agg(
+            pl.col(c).drop_nulls().last() for c in POLARS_STATE
+        )
+
+    at_mid = state_at(mid)
+    at_end = state_at(end)
+    return at_mid.height, at_end.height, at_end["stage"][0]
+
+
+def run_reference(records: list[dict[str, Any]], mid: datetime, end: datetime) -> object:
+    """pipelinekit with the reference engine forced (as without the ``fast`` extra)."""
+    before = os.environ.get("PIPELINEKIT_ENGINE")
+    os.environ["PIPELINEKIT_ENGINE"] = "reference"
+    try:
+        return run_pipelinekit(records, mid, end)
+    finally:
+        if before is None:
+            del os.environ["PIPELINEKIT_ENGINE"]
+        else:
+            os.environ["PIPELINEKIT_ENGINE"] = before
+
+
 SIDES: dict[str, Callable[[list[dict[str, Any]], datetime, datetime], object]] = {
     "pipelinekit": run_pipelinekit,
+    "reference": run_reference,
     "pandas": run_pandas,
+    "polars": run_polars,
 }
 
 
-def time_side(
-    side: str, records: list[dict[str, Any]], mid: datetime, end: datetime, repeat: int
-) -> list[float]:
-    fn = SIDES[side]
-    times = []
+def time_sides(
+    sides: list[str], records: list[dict[str, Any]], mid: datetime, end: datetime, repeat: int
+) -> dict[str, list[float]]:
+    """Each side's times, the sides alternating within each repeat (a busy neighbour on
+    the machine then slows every side alike)."""
+    times: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn(records, mid, end)
-        times.append(time.perf_counter() - t0)
+        for side in sides:
+            fn = SIDES[side]
+            gc.collect()
+            t0 = time.perf_counter()
+            fn(records, mid, end)
+            times[side].append(time.perf_counter() - t0)
     return times
 
 
@@ -273,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     parser.add_argument("--quick", action="store_true", help="smoke run: 10k and 100k, 1 repeat")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the scaling check fails")
+    parser.add_argument(
+        "--reference", action="store_true", help="also time pipelinekit's reference engine"
+    )
     parser.add_argument("--memory-child", choices=sorted(SIDES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -281,33 +346,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.events, args.repeat = [10_000, 100_000], 1
 
-    print(f"python {sys.version.split()[0]}, repeat={args.repeat}, seed={args.seed}")
-    header = (
-        f"{'events':>9} {'opps':>7} {'pipelinekit s':>13} {'pandas s':>9} {'ratio':>6}"
-        f" {'pk rss MB':>9} {'pd rss MB':>9} {'ratio':>6} {'pk traced':>9} {'pd traced':>9}"
+    sides = ["pipelinekit", "pandas", "polars"] + (["reference"] if args.reference else [])
+    print(
+        f"python {sys.version.split()[0]}, repeat={args.repeat} (median, sides alternating),"
+        f" seed={args.seed}; pipelinekit = the engine chosen automatically"
     )
+    header = f"{'events':>9} {'opps':>7}" + "".join(f" {s + ' s':>14}" for s in sides)
+    header += "".join(f" {s[:4] + '/pd':>8}" for s in sides if s != "pandas")
+    if not args.no_memory:
+        header += "".join(f" {s[:6] + ' MB':>9}" for s in sides)
     print(header)
     medians: dict[int, float] = {}
-    failed = False
+    failed = disagree = False
     for n in sorted(args.events):
         records = generate(n, args.seed)
         mid, end = instants(records)
         opps = len({r["opportunity_id"] for r in records})
-        pk_times = time_side("pipelinekit", records, mid, end, args.repeat)
-        pd_times = time_side("pandas", records, mid, end, args.repeat)
+        answers = {side: SIDES[side](records, mid, end) for side in sides}
+        if len({a[:2] for a in answers.values()}) != 1:  # type: ignore[index]
+            print("DISAGREE", answers)
+            disagree = True
+        times = time_sides(sides, records, mid, end, args.repeat)
         del records
-        pk, pdt = statistics.median(pk_times), statistics.median(pd_times)
-        medians[n] = pk
-        row = f"{n:>9} {opps:>7} {pk:>13.3f} {pdt:>9.3f} {pk / pdt:>6.2f}"
+        median = {side: statistics.median(times[side]) for side in sides}
+        medians[n] = median["pipelinekit"]
+        row = f"{n:>9} {opps:>7}" + "".join(f" {median[s]:>14.3f}" for s in sides)
+        row += "".join(f" {median[s] / median['pandas']:>8.2f}" for s in sides if s != "pandas")
         if not args.no_memory:
-            pk_mem = measure_memory("pipelinekit", n, args.seed)
-            pd_mem = measure_memory("pandas", n, args.seed)
             mb = 1024 * 1024
-            row += (
-                f" {pk_mem['rss'] / mb:>9.0f} {pd_mem['rss'] / mb:>9.0f}"
-                f" {pk_mem['rss'] / max(pd_mem['rss'], 1):>6.2f}"
-                f" {pk_mem['traced'] / mb:>9.0f} {pd_mem['traced'] / mb:>9.0f}"
-            )
+            row += "".join(f" {measure_memory(s, n, args.seed)['rss'] / mb:>9.0f}" for s in sides)
         print(row, flush=True)
     sizes = sorted(medians)
     for small, big in itertools.pairwise(sizes):
@@ -316,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "ok (linear)" if ratio <= per else "NOT LINEAR"
         failed |= ratio > per
         print(f"scaling pipelinekit {small} -> {big} events: x{ratio:.2f} ({verdict})")
-    return 1 if failed and args.strict else 0
+    return 1 if disagree or (failed and args.strict) else 0
 
 
 if __name__ == "__main__":
