@@ -132,8 +132,8 @@ def engine(size: int | None = None) -> Engine:
         raise ArgumentError(
             ENGINE_VARIABLE, f"expected 'auto', 'reference' or 'columnar', got {choice!r}"
         )
-    if choice == "reference":
-        return "reference"
+    if choice == "reference" or (choice == "auto" and size is not None and size < COLUMNAR_FROM):
+        return "reference"  # (without importing polars)
     if not _polars_imports():
         if choice == "columnar":
             raise ArgumentError(
