@@ -42,7 +42,7 @@ typecheck: $(STAMP)
 # draws, and the tests that exercise ingestion, snapshots and the fast calculator paths run
 # again with the columnar engine forced (the dev tools include polars and pyarrow).
 ENGINE_TESTS := tests/test_history.py tests/test_core_properties.py tests/test_ingest_fuzz.py \
-	tests/test_ingest_fast_paths.py tests/test_missing_values.py tests/test_timestamps.py \
+	tests/test_ingest_fast_paths.py tests/test_timestamps.py \
 	tests/test_core_mutants.py tests/test_report_pipeline_by_stage.py \
 	tests/test_forecast_weighted.py tests/test_calculators_gc.py
 
