@@ -84,22 +84,58 @@ def test_historical_forecasts_of_partitions_with_merged_evidence_add_up_to_the_w
     assert by_parts == forecaster.compute(whole, as_of=as_of)
 
 
+MARKOV_SETTINGS = st.sampled_from(
+    [
+        {"horizon": 2},
+        {"horizon": 3, "new_business_periods": 2},
+        {"period": "quarter", "horizon": 2},
+        {"horizon": 1, "new_business": False},
+    ]
+)
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     seed=st.integers(0, 5),
     labels=st.lists(st.integers(0, 3), min_size=1, max_size=20),
     parts=st.integers(1, 4),
+    kwargs=MARKOV_SETTINGS,
+    as_of=st.sampled_from(["2024-03-15T00:00:00Z", AS_OF, "2024-12-31T12:00:00Z"]),
 )
-def test_markov_forecasts_of_partitions_with_merged_counts_add_up_to_the_whole(
-    seed: int, labels: list[int], parts: int
+def test_markov_forecasts_of_partitions_with_merged_evidence_add_up_to_the_whole(
+    seed: int, labels: list[int], parts: int, kwargs: dict[str, Any], as_of: str
 ) -> None:
     whole = _history(seed)
     pieces = _split(whole, labels, parts)
-    counts = reduce(lambda a, b: a.merge(b), (count_transitions(p, as_of=AS_OF) for p in pieces))
-    assert counts == count_transitions(whole, as_of=AS_OF)
-    using = MarkovForecast(horizon=2, learned=counts)
-    by_parts = reduce(lambda a, b: a.merge(b), (using.compute(p, as_of=AS_OF) for p in pieces))
-    assert by_parts == MarkovForecast(horizon=2).compute(whole, as_of=AS_OF)
+    forecaster = MarkovForecast(**kwargs)
+    evidence = [forecaster.learn(p, as_of=as_of) for p in pieces]
+    merged = reduce(lambda a, b: a.merge(b), evidence)
+    assert merged == forecaster.learn(whole, as_of=as_of)
+    assert merged.counts == count_transitions(whole, as_of=as_of)
+    if len(evidence) >= 3:
+        right = reduce(lambda a, b: b.merge(a), reversed(evidence[1:]))
+        assert evidence[0].merge(right) == merged
+    using = MarkovForecast(**kwargs, learned=merged)
+    by_parts = reduce(lambda a, b: a.merge(b), (using.compute(p, as_of=as_of) for p in pieces))
+    assert by_parts == forecaster.compute(whole, as_of=as_of)
+
+
+def test_merged_markov_forecasts_keep_new_business_once() -> None:
+    whole = _history(2)
+    forecaster = MarkovForecast(horizon=3)
+    evidence = forecaster.learn(whole, as_of=AS_OF)
+    a, b = whole.partition(2)
+    using = MarkovForecast(horizon=3, learned=evidence)
+    fa, fb = using.compute(a, as_of=AS_OF), using.compute(b, as_of=AS_OF)
+    assert [r.new for r in fa.rows] == [r.new for r in fb.rows]
+    assert any(r.new > 0 for r in fa.rows)
+    merged = fa.merge(fb)
+    assert [r.new for r in merged.rows] == [r.new for r in fa.rows]
+    assert merged == forecaster.compute(whole, as_of=AS_OF)
+    alone = MarkovForecast(horizon=3).compute(a, as_of=AS_OF)  # other evidence: refused
+    with pytest.raises(ArgumentError, match="same evidence") as err:
+        alone.merge(fb)
+    assert err.value.argument == "other"
 
 
 def test_the_learner_is_a_calculator_for_compute_partitioned() -> None:
@@ -208,9 +244,17 @@ def test_evidence_from_another_as_of_or_scheme_is_refused() -> None:
     with pytest.raises(ArgumentError, match="scheme") as err:
         HistoricalForecast(learned=evidence).compute(h, as_of=AS_OF)
     assert err.value.argument == "learned"
-    counts = count_transitions(h, as_of="2024-06-30T00:00:00Z")
-    with pytest.raises(ArgumentError) as err:
-        MarkovForecast(learned=counts).compute(h, as_of=AS_OF)
+    counts = count_transitions(h, as_of=AS_OF)
+    with pytest.raises(ArgumentError, match="MarkovEvidence") as err:
+        MarkovForecast(learned=counts)  # type: ignore[arg-type]
+    assert err.value.argument == "learned"
+    early = MarkovForecast().learn(h, as_of="2024-06-30T00:00:00Z")
+    with pytest.raises(ArgumentError, match="as_of") as err:
+        MarkovForecast(learned=early).compute(h, as_of=AS_OF)
+    assert err.value.argument == "learned"
+    evidence = MarkovForecast().learn(h, as_of=AS_OF)
+    with pytest.raises(ArgumentError, match="states") as err:
+        MarkovForecast(learned=evidence).compute(other, as_of=AS_OF)
     assert err.value.argument == "learned"
 
 

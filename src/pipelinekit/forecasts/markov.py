@@ -1,4 +1,4 @@
-"""The Markov-chain forecast: stage-to-stage moves learned from stage-change history.
+"""The Markov-chain forecast: stage-to-stage moves and stays learned from stage-change history.
 
 Every stage change before ``as_of`` is one observed transition. Counting them gives the
 probability of moving from each open stage to each other stage; all won stages are merged
@@ -13,18 +13,31 @@ stages and ``R`` the moves into the absorbing states, the fundamental matrix
 - the expected days to absorption ``N h``, with ``h`` the mean holding time of each stage.
 
 All of it is exact ``fractions.Fraction`` arithmetic (Gauss-Jordan elimination in pure
-Python: stage schemes have a few dozen stages at most).
+Python: stage schemes have a few dozen stages at most). :class:`MarkovChain` is that chain;
+the stage table reports it.
 
-Holding times are estimated with censoring: the days deals have spent in a stage (those
-still there at ``as_of`` included, up to ``as_of``) divided by the number of exits. This is
-the maximum-likelihood mean of an exponential holding time. Under that (memoryless)
-assumption the time a deal has already spent in its stage does not change its expected
-time to go: the forecaster places each deal at ``as_of`` + the expected days to absorption
-**given that it is won** (the chain conditioned on winning: ``Q'ᵢⱼ = Qᵢⱼ bⱼ / bᵢ``).
+The forecast itself is **semi-Markov**: how long a deal stays in a stage, and where it goes
+next, depend on how long it has already been there. Every stay in an open stage is counted
+by whole days and outcome (:class:`StageStays`): left for another state, or still going on at
+``as_of`` (censored: evidence that deals stay, not a deal that left). Per stage, the
+competing-exit hazards of those stays (Aalen-Johansen) give a deal that has waited ``a``
+days its chance of leaving, and for where, on each later day; the stages it moves to start
+afresh, and the chances of being won by the end of each horizon period follow from the
+renewal equations of the chain (``pipelinekit.forecasts._stays``). So a deal that has waited
+long in a stage deals leave quickly is not placed at the average time to win: it gets the
+(smaller, later) chances of deals that waited as long. After the last day any deal was seen
+to leave a stage, nothing leaves it: deals older than that are counted as staying (the
+zombies CRMs keep open), with no chance of being won. Each deal's expected value is spread
+over the horizon periods by those chances (the rest, ``later``).
+
+New business, the revenue of deals not open yet at ``as_of``, is learned per lag from past
+periods (:mod:`pipelinekit.forecasts.new_business`); a lag with no evidence is reported as
+such in the result, never as a silent 0.
 
 A stage no deal has ever left gives no evidence: it becomes an absorbing state of its own
 (as does any stage from which no observed path reaches won or lost), and a deal absorbed
-there counts with that stage's weight as its chance of winning; the result says so.
+there counts with that stage's weight as its chance of winning, with no known timing (deals
+in it are placed by their expected close date); the result says so.
 
 Example:
     >>> from fractions import Fraction as F
@@ -52,9 +65,17 @@ from pydantic import BaseModel, ConfigDict
 from pipelinekit._time import Instant, instant
 from pipelinekit.engine.bulk import bulk_work
 from pipelinekit.errors import ArgumentError
-from pipelinekit.forecasts._learned import Horizon, forecast_rows
+from pipelinekit.forecasts._learned import Horizon, check_count, days_between, forecast_rows
 from pipelinekit.forecasts._placement import Placement, cents, place
-from pipelinekit.forecasts.result import DealForecast, Forecast
+from pipelinekit.forecasts._stays import StageCurve, Timing
+from pipelinekit.forecasts.new_business import (
+    NewBusinessEvidence,
+    NewBusinessLag,
+    estimate_new_business,
+    learn_new_business,
+    no_evidence_note,
+)
+from pipelinekit.forecasts.result import LATER, NO_CLOSE_DATE, OVERDUE, DealForecast, Forecast
 from pipelinekit.history import History
 from pipelinekit.money import FxRates
 from pipelinekit.periods import PeriodKind
@@ -65,11 +86,13 @@ __all__ = [
     "LOST_STATE",
     "WON_STATE",
     "MarkovChain",
+    "MarkovEvidence",
     "MarkovForecast",
     "MarkovForecastResult",
     "MarkovLearner",
     "MarkovStage",
     "StageExposure",
+    "StageStays",
     "Transition",
     "TransitionCounts",
     "count_transitions",
@@ -112,6 +135,31 @@ class StageExposure(BaseModel):
         return Fraction(self.microseconds, self.exits * _MICROSECONDS_PER_DAY)
 
 
+class StageStays(BaseModel):
+    """How long deals stayed in one open stage, in whole days, and how each stay ended.
+
+    Attributes:
+        stage: the open stage key.
+        exits: ``(days, target state, count)``: stays that ended after ``days`` whole days
+            by a move to ``target``, in (days, state) order.
+        censored: ``(days, count)``: stays still going on at ``as_of``, ``days`` so far.
+
+    Example:
+        >>> from pipelinekit import demo
+        >>> c = count_transitions(demo.demo_history(opportunities=30, seed=2),
+        ...                       as_of="2024-06-30T00:00:00Z")
+        >>> s = c.stays[0]
+        >>> s.stage, sum(n for *_, n in s.exits) == c.exposure[0].exits
+        ('prospecting', True)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: str
+    exits: tuple[tuple[int, str, int], ...] = ()
+    censored: tuple[tuple[int, int], ...] = ()
+
+
 class TransitionCounts(BaseModel):
     """Counts of stage changes up to ``as_of``: a sum, so it merges over partitions.
 
@@ -121,6 +169,7 @@ class TransitionCounts(BaseModel):
             :data:`LOST_STATE`.
         transitions: every observed (source, target) pair with its count, in state order.
         exposure: per open stage, the time spent in it and the number of exits.
+        stays: per open stage, the stays by whole days and outcome (the semi-Markov timing).
 
     Example:
         >>> from pipelinekit import demo
@@ -139,6 +188,7 @@ class TransitionCounts(BaseModel):
     states: tuple[str, ...]
     transitions: tuple[Transition, ...] = ()
     exposure: tuple[StageExposure, ...] = ()
+    stays: tuple[StageStays, ...] = ()
 
     def to_records(self) -> list[dict[str, Any]]:
         """One row per observed transition: source, target, count, share of the source's exits."""
@@ -169,14 +219,21 @@ class TransitionCounts(BaseModel):
         for e in (*self.exposure, *other.exposure):
             us, n = time.get(e.stage, (0, 0))
             time[e.stage] = (us + e.microseconds, n + e.exits)
-        return _counts(self.as_of, self.states, counts, time)
+        stays = _Stays()
+        for st in (*self.stays, *other.stays):
+            for days, target, n in st.exits:
+                stays.exit(st.stage, days, target, n)
+            for days, n in st.censored:
+                stays.censor(st.stage, days, n)
+        return _counts(self.as_of, self.states, counts, time, stays)
 
 
 def count_transitions(history: History, *, as_of: Instant) -> TransitionCounts:
     """Count the stage changes of ``history.until(as_of)``, won and lost stages merged.
 
     Only moves out of open stages are counted (won and lost are absorbing). A stay still
-    going on at ``as_of`` adds its time so far to its stage's exposure but no exit.
+    going on at ``as_of`` adds its time so far to its stage's exposure but no exit, and is
+    a censored stay of :attr:`TransitionCounts.stays`.
 
     Example:
         >>> from pipelinekit import History, schemes
@@ -197,7 +254,9 @@ def count_transitions(history: History, *, as_of: Instant) -> TransitionCounts:
     states = _states(scheme)
     counts: dict[tuple[str, str], int] = {}
     time: dict[str, tuple[int, int]] = {}
+    stays = _Stays()
     one = timedelta(microseconds=1)
+    day = timedelta(days=1)
     for opp in pipeline.values():
         path = opp.path
         for i, visit in enumerate(path):
@@ -206,11 +265,47 @@ def count_transitions(history: History, *, as_of: Instant) -> TransitionCounts:
             left = visit.exited_at if visit.exited_at is not None else when
             us, n = time.get(visit.stage, (0, 0))
             exited = visit.exited_at is not None and i + 1 < len(path)
-            time[visit.stage] = (us + (left - visit.entered_at) // one, n + int(exited))
+            stay = left - visit.entered_at
+            time[visit.stage] = (us + stay // one, n + int(exited))
             if exited:
                 target = _state(scheme, path[i + 1].stage)
                 counts[(visit.stage, target)] = counts.get((visit.stage, target), 0) + 1
-    return _counts(when, states, counts, time)
+                stays.exit(visit.stage, stay // day, target, 1)
+            else:
+                stays.censor(visit.stage, stay // day, 1)
+    return _counts(when, states, counts, time, stays)
+
+
+class _Stays:
+    """Stays being counted: per stage, exits by (days, target) and censored stays by days."""
+
+    def __init__(self) -> None:
+        self.exits: dict[str, dict[tuple[int, str], int]] = {}
+        self.censored: dict[str, dict[int, int]] = {}
+
+    def exit(self, stage: str, days: int, target: str, n: int) -> None:
+        bucket = self.exits.setdefault(stage, {})
+        bucket[(days, target)] = bucket.get((days, target), 0) + n
+
+    def censor(self, stage: str, days: int, n: int) -> None:
+        bucket = self.censored.setdefault(stage, {})
+        bucket[days] = bucket.get(days, 0) + n
+
+    def rows(self, order: dict[str, int]) -> tuple[StageStays, ...]:
+        stages = sorted(set(self.exits) | set(self.censored), key=order.__getitem__)
+        return tuple(
+            StageStays(
+                stage=s,
+                exits=tuple(
+                    (d, t, n)
+                    for (d, t), n in sorted(
+                        self.exits.get(s, {}).items(), key=lambda kv: (kv[0][0], order[kv[0][1]])
+                    )
+                ),
+                censored=tuple(sorted(self.censored.get(s, {}).items())),
+            )
+            for s in stages
+        )
 
 
 def _states(scheme: StageScheme) -> tuple[str, ...]:
@@ -232,6 +327,7 @@ def _counts(
     states: tuple[str, ...],
     counts: dict[tuple[str, str], int],
     time: dict[str, tuple[int, int]],
+    stays: _Stays,
 ) -> TransitionCounts:
     order = {s: i for i, s in enumerate(states)}
     return TransitionCounts(
@@ -247,6 +343,7 @@ def _counts(
             StageExposure(stage=s, microseconds=us, exits=n)
             for s, (us, n) in sorted(time.items(), key=lambda kv: order[kv[0]])
         ),
+        stays=stays.rows(order),
     )
 
 
@@ -488,25 +585,36 @@ def _times(n: Matrix, h: tuple[Fraction, ...]) -> tuple[Fraction, ...]:
 
 
 class MarkovStage(BaseModel):
-    """What the chain says about one open stage.
+    """What the chain and the stays say about one open stage.
 
     Attributes:
         stage: the open stage key.
         exits: how many times deals left the stage (the evidence).
-        win_probability: the chance a deal there ends won (absorption in won, plus the
-            weight of any evidence-less stage it may end up stuck in).
-        expected_steps: expected stage changes until won or lost (``None``: no evidence).
-        expected_days: expected days until won or lost.
-        expected_days_to_win: expected days until won, given it is won.
+        stays: how many stays it had (those still going on at ``as_of`` included).
+        win_probability: the chance a deal entering the stage is ever won, by the stays'
+            hazards: deals that stay for good count as not won (plus the weight of any
+            evidence-less stage a deal may end up in).
+        stay_probability: the chance a deal entering the stage ends up staying for good in
+            some stage (older than every stay that ended there).
+        longest_exit_days: the longest stay, in whole days, that ended with a move: deals
+            there for longer count as staying.
+        expected_steps: expected stage changes until won or lost, in the jump chain (which
+            assumes every deal leaves some day; ``None``: no evidence).
+        expected_days: expected days until won or lost, in the jump chain.
+        expected_days_to_win: expected days until won, given it is won, in the jump chain.
         holding_days: mean days per stay in the stage (censored estimate).
-        source: ``"chain"`` or ``"weight"`` (no deal ever left the stage).
+        source: ``"chain"`` or ``"weight"`` (no deal ever left the stage, or no observed
+            path leads from it to won or lost).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     stage: str
     exits: int
+    stays: int = 0
     win_probability: float
+    stay_probability: float | None = None
+    longest_exit_days: int | None = None
     expected_steps: float | None = None
     expected_days: float | None = None
     expected_days_to_win: float | None = None
@@ -514,18 +622,68 @@ class MarkovStage(BaseModel):
     source: str = "chain"
 
 
+class MarkovEvidence(BaseModel):
+    """What a Markov forecast learns: the transition counts and stays, and new business.
+
+    Both parts are sums over opportunities, so the evidence of partitions merges into
+    exactly the evidence of the whole (pass it, merged, as ``MarkovForecast(learned=...)``).
+
+    Attributes:
+        counts: the :class:`TransitionCounts` (transitions, exposure, stays).
+        new_business: what deals created after past origins won, per lag (``None`` when
+            the forecaster was made with ``new_business=False``).
+
+    Example:
+        >>> from pipelinekit import demo
+        >>> h, t = demo.demo_history(opportunities=40, seed=3), "2024-10-15T00:00:00Z"
+        >>> a, b = h.partition(2)
+        >>> learner = MarkovForecast().learner()
+        >>> learner.compute(a, as_of=t).merge(learner.compute(b, as_of=t)) == learner.compute(
+        ...     h, as_of=t)
+        True
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    counts: TransitionCounts
+    new_business: NewBusinessEvidence | None = None
+
+    def merge(self, other: MarkovEvidence) -> MarkovEvidence:
+        """The evidence of both sets of opportunities.
+
+        Raises:
+            ArgumentError: another ``as_of``, states, grid, or one without new business.
+        """
+        if not isinstance(other, MarkovEvidence):
+            raise ArgumentError("other", f"expected MarkovEvidence, got {type(other).__name__}")
+        if (self.new_business is None) != (other.new_business is None):
+            raise ArgumentError(
+                "other", "cannot merge Markov evidence with and without new business"
+            )
+        counts = self.counts.merge(other.counts)
+        new = (
+            self.new_business.merge(other.new_business)
+            if self.new_business is not None and other.new_business is not None
+            else None
+        )
+        return MarkovEvidence(counts=counts, new_business=new)
+
+
 class MarkovForecastResult(Forecast):
     """A :class:`~pipelinekit.forecasts.result.Forecast` with the chain's stage table.
 
     Attributes:
-        stages: per open stage: win probability, expected steps and days.
+        stages: per open stage: win and stay probabilities, expected steps and days.
         transitions: the counts the chain was estimated from.
+        new_business: per horizon period, the expected revenue of deals not open yet
+            (``insufficient``: no evidence at that lag).
         fallback: why stage weights and close dates were used (``None``: they were not).
         notes: other caveats.
     """
 
     stages: tuple[MarkovStage, ...] = ()
     transitions: TransitionCounts | None = None
+    new_business: tuple[NewBusinessLag, ...] = ()
     fallback: str | None = None
     notes: tuple[str, ...] = ()
 
@@ -534,28 +692,34 @@ class MarkovForecastResult(Forecast):
         return [s.model_dump() for s in self.stages]
 
     def merge(self, other: Forecast) -> MarkovForecastResult:
-        """Add a forecast made with the **same chain** (see ``HistoricalForecastResult.merge``).
+        """Add a forecast made with the **same evidence** (see ``HistoricalForecastResult.merge``).
+
+        Won and expected revenue add; new business belongs to the shared evidence and is
+        kept once.
 
         Raises:
-            ArgumentError: ``other`` used another chain, method, ``as_of`` or currency.
+            ArgumentError: ``other`` used other evidence, method, ``as_of`` or currency.
         """
-        if not isinstance(other, MarkovForecastResult) or (other.stages, other.fallback) != (
-            self.stages,
-            self.fallback,
-        ):
+        if not isinstance(other, MarkovForecastResult) or (
+            other.stages,
+            other.new_business,
+            other.fallback,
+        ) != (self.stages, self.new_business, self.fallback):
             raise ArgumentError(
                 "other",
-                "Markov forecasts only merge when they used the same chain; merge the "
-                "TransitionCounts of the partitions instead",
+                "Markov forecasts only merge when they used the same evidence; merge the "
+                "MarkovEvidence of the partitions and pass it as learned= instead",
             )
         merged = super().merge(other)
+        new = {(r.bucket, r.group): r.new for r in (*other.rows, *self.rows)}
+        rows = tuple(r.model_copy(update={"new": new[r.bucket, r.group]}) for r in merged.rows)
         return self.model_copy(
-            update={"rows": merged.rows, "deals": merged.deals, "currency": merged.currency}
+            update={"rows": rows, "deals": merged.deals, "currency": merged.currency}
         )
 
 
 class MarkovLearner:
-    """A calculator whose result is the :class:`TransitionCounts` a Markov forecast learns.
+    """A calculator whose result is the :class:`MarkovEvidence` a Markov forecast learns.
 
     ``MarkovForecast(...).learner()`` makes one; it computes per partition like any
     mergeable calculator (``pipelinekit.distributed``).
@@ -563,35 +727,46 @@ class MarkovLearner:
     Example:
         >>> from pipelinekit import demo
         >>> h = demo.demo_history(opportunities=20, seed=1)
-        >>> counts = MarkovForecast().learner().compute(h, as_of="2024-06-30T00:00:00Z")
-        >>> counts == count_transitions(h, as_of="2024-06-30T00:00:00Z")
+        >>> e = MarkovForecast().learner().compute(h, as_of="2024-06-30T00:00:00Z")
+        >>> e.counts == count_transitions(h, as_of="2024-06-30T00:00:00Z")
         True
     """
 
-    def __repr__(self) -> str:
-        return "MarkovLearner()"
+    def __init__(self, forecaster: MarkovForecast) -> None:
+        self._forecaster = forecaster
 
-    def compute(self, history: History, *, as_of: Instant) -> TransitionCounts:
-        """:func:`count_transitions` of ``history.until(as_of)``."""
-        return count_transitions(history, as_of=as_of)
+    def __repr__(self) -> str:
+        return f"MarkovLearner({self._forecaster!r})"
+
+    def compute(self, history: History, *, as_of: Instant) -> MarkovEvidence:
+        """:func:`count_transitions` and the new-business sums of ``history.until(as_of)``."""
+        return self._forecaster.learn(history, as_of=as_of)
 
 
 class MarkovForecast:
-    """Forecast with an absorbing Markov chain of stage changes learned before ``as_of``.
+    """Forecast with a semi-Markov chain of stage changes and stays learned before ``as_of``.
 
-    Each open deal's win probability is the chain's absorption probability in won from its
-    stage; its expected value (``amount × probability``) is placed in the period
-    ``as_of`` + expected days to win (given won) falls in. ``new`` is 0: the chain only
-    knows deals that exist.
+    Each open deal's chance of being won in each horizon period follows from the stays of
+    its stage **given how long it has been there** and from the chain of the stages it may
+    move to (see the module documentation); its expected value ``amount × chance of ever
+    being won`` is spread over the periods by those chances, the rest in ``later``.
+    ``new`` is the expected revenue of deals not open yet, learned per lag from past
+    periods (see :mod:`pipelinekit.forecasts.new_business`).
 
     Args:
         period, horizon, currency, rates, tz: as for
             :class:`~pipelinekit.forecasts.weighted.WeightedForecast`.
-        learned: :class:`TransitionCounts` to build the chain from instead of counting the
+        new_business: include the ``new`` column (learned from past periods).
+        new_business_periods: how many past origins each lag's mean uses (the most recent).
+        learned: :class:`MarkovEvidence` to forecast with instead of learning from the
             history given to :meth:`compute` (which then supplies only the deals to place):
-            typically the counts of every partition, merged, so that the forecasts of the
-            partitions add up to the forecast of the whole. They must have been counted at
-            the same ``as_of`` on the same scheme's stages.
+            typically the evidence of every partition, merged, so that the forecasts of the
+            partitions add up to the forecast of the whole. It must have been learned at
+            the same ``as_of``, on the same scheme's stages, with the same period grid and
+            at least ``horizon`` lags of new business.
+
+    Raises:
+        ArgumentError: a bad argument, named in ``.argument``.
 
     Attributes (after :meth:`compute`):
         counts_: the :class:`TransitionCounts`; chain_: the :class:`MarkovChain`.
@@ -602,7 +777,10 @@ class MarkovForecast:
         ...     demo.demo_history(opportunities=60, seed=42), as_of="2024-09-30T00:00:00+00:00")
         >>> s = f.stages[0]
         >>> s.stage, s.exits, round(s.win_probability, 3)
-        ('prospecting', 39, 0.442)
+        ('prospecting', 39, 0.422)
+        >>> d = f.deals[0]
+        >>> d.stage, round(d.win_probability, 3), [round(p, 3) for p in d.periods]
+        ('id-decision-makers', 0.569, [0.0, 0.107, 0.267])
     """
 
     counts_: TransitionCounts
@@ -616,7 +794,9 @@ class MarkovForecast:
         currency: str | None = None,
         rates: FxRates | None = None,
         tz: tzinfo = UTC,
-        learned: TransitionCounts | None = None,
+        new_business: bool = True,
+        new_business_periods: int = 6,
+        learned: MarkovEvidence | None = None,
     ) -> None:
         self._placement = Placement.validate(
             period=period,
@@ -627,26 +807,33 @@ class MarkovForecast:
             tz=tz,
             categories=None,
         )
-        if learned is not None and not isinstance(learned, TransitionCounts):
+        if not isinstance(new_business, bool):
+            raise ArgumentError("new_business", f"expected True or False, got {new_business!r}")
+        check_count("new_business_periods", new_business_periods, low=1)
+        if learned is not None and not isinstance(learned, MarkovEvidence):
             raise ArgumentError(
-                "learned", f"expected TransitionCounts or None, got {type(learned).__name__}"
+                "learned",
+                f"expected MarkovEvidence (from MarkovForecast().learner()) or None, got "
+                f"{type(learned).__name__}",
             )
         self.period = period
         self.horizon = horizon
         self.currency = currency
         self.rates = rates
         self.tz = tz
+        self.new_business = new_business
+        self.new_business_periods = new_business_periods
         self.learned = learned
 
     def __repr__(self) -> str:
-        learned = "" if self.learned is None else ", learned=<TransitionCounts>"
+        learned = "" if self.learned is None else ", learned=<MarkovEvidence>"
         return (
             f"MarkovForecast(period={self._placement.kind.spec!r}, "
             f"horizon={self.horizon!r}{learned})"
         )
 
     def learner(self) -> MarkovLearner:
-        """A calculator of the :class:`TransitionCounts` this forecaster learns, to count
+        """A calculator of the :class:`MarkovEvidence` this forecaster learns, to compute
         over partitions (:func:`~pipelinekit.calculators.compute_partitioned`,
         ``pipelinekit.distributed``) and pass, merged, as ``learned``.
 
@@ -655,20 +842,44 @@ class MarkovForecast:
             >>> from pipelinekit.calculators import compute_partitioned
             >>> h, when = demo.demo_history(opportunities=60, seed=42), "2024-09-30T00:00:00Z"
             >>> parts = h.partition(3)
-            >>> counts = compute_partitioned(MarkovForecast().learner(), parts, as_of=when)
+            >>> evidence = compute_partitioned(MarkovForecast().learner(), parts, as_of=when)
             >>> by_parts = compute_partitioned(
-            ...     MarkovForecast(learned=counts), parts, as_of=when)
+            ...     MarkovForecast(learned=evidence), parts, as_of=when)
             >>> by_parts == MarkovForecast().compute(h, as_of=when)
             True
         """
-        return MarkovLearner()
+        return MarkovLearner(self)
+
+    def learn(self, history: History, *, as_of: Instant) -> MarkovEvidence:
+        """The evidence of ``history.until(as_of)``: transition counts, stays, new business.
+
+        Raises:
+            CurrencyError: won amounts in several currencies without ``currency``/``rates``.
+        """
+        when = instant(as_of, argument="as_of")
+        with bulk_work():
+            counts = count_transitions(history, as_of=when)
+            new = None
+            if self.new_business:
+                p = self._placement
+                new = learn_new_business(
+                    history,
+                    as_of=when,
+                    kind=p.kind,
+                    lags=p.horizon,
+                    tz=p.tz,
+                    currency=p.currency,
+                    rates=p.rates,
+                )
+        return MarkovEvidence(counts=counts, new_business=new)
 
     def compute(self, history: History, *, as_of: Instant) -> MarkovForecastResult:
-        """Estimate the chain from ``history.until(as_of)`` and forecast the horizon.
+        """Learn from ``history.until(as_of)`` (or use ``learned``) and forecast the horizon.
 
         Raises:
             ArgumentError: (``scheme``) a stage weight is needed (no evidence) but missing;
-                (``learned``) counts made at another ``as_of`` or on other stages.
+                (``learned``) evidence learned at another ``as_of``, on other stages, on
+                another period grid or with fewer lags.
             CurrencyError: amounts in several currencies without ``currency``/``rates``.
         """
         with bulk_work():  # no GC passes over the transient snapshot: docs/performance.md
@@ -680,21 +891,18 @@ class MarkovForecast:
         scheme = pipeline.scheme
         layout = place(self._placement, pipeline, when)
         horizon = Horizon.of(layout.periods, when, self._placement.tz)
-        if self.learned is None:
-            counts = count_transitions(history, as_of=when)
-        else:
-            counts = self.learned
-            states = _states(scheme)
-            if counts.as_of != when or counts.states != states:
-                raise ArgumentError(
-                    "learned",
-                    f"the counts were made at {counts.as_of.isoformat()} on states "
-                    f"{list(counts.states)}; this forecast is at {when.isoformat()} on "
-                    f"{list(states)}",
-                )
+        evidence = self.learn(history, as_of=when) if self.learned is None else self._check(when)
+        counts = evidence.counts
+        if counts.states != _states(scheme):
+            raise ArgumentError(
+                "learned",
+                f"the evidence was counted on states {list(counts.states)}; this history's "
+                f"scheme has {list(_states(scheme))}",
+            )
         chain = MarkovChain.from_counts(counts)
         self.counts_, self.chain_ = counts, chain
-        stages, notes = _stage_table(chain, counts, scheme)
+        timing = _timing(chain, counts, scheme, horizon)
+        stages, notes = _stage_table(chain, counts, scheme, timing)
         fallback = None
         if not counts.transitions:
             fallback = (
@@ -704,93 +912,233 @@ class MarkovForecast:
         table = {s.stage: s for s in stages}
         allocations: list[dict[str, Decimal]] = []
         deals: list[DealForecast] = []
+        first = {p.label: i for i, p in enumerate(layout.periods)}
+        first[OVERDUE] = first[NO_CLOSE_DATE] = 0  # due now: a forecast of this period
+        cache: dict[tuple[str, float], tuple[float, tuple[float, ...]]] = {}
         for placed in layout.open:
             opp = placed.opportunity
             row = table[opp.stage]
-            if row.source == "weight" and opp.stage_weight is None:
-                raise ArgumentError(
-                    "scheme",
-                    f"no deal ever left stage {opp.stage!r} and it has no weight to fall back on",
-                )
-            probability = Decimal(repr(row.win_probability))
-            value = cents(placed.amount * probability)
-            if row.expected_days_to_win is None:
-                bucket = placed.bucket  # no learned timing: the typed-in close date
-            else:
-                bucket = horizon.bucket_after(row.expected_days_to_win)
-            allocations.append({bucket: value})
+            if row.source == "weight":
+                if opp.stage_weight is None:
+                    raise ArgumentError(
+                        "scheme",
+                        f"no deal ever left stage {opp.stage!r} and it has no weight to fall "
+                        "back on",
+                    )
+                value = cents(placed.amount * Decimal(repr(row.win_probability)))
+                allocations.append({placed.bucket: value})
+                periods = [0.0] * len(layout.periods)
+                if placed.bucket in first:
+                    periods[first[placed.bucket]] = row.win_probability
+                deals.append(
+                    _deal(opp.id, opp.stage, placed.amount, row.win_probability, value,
+                          placed.bucket, tuple(periods))
+                )  # fmt: skip
+                continue
+            age = days_between(pipeline[opp.id].stage_entered_at, when)
+            key = (opp.stage, age)
+            if key not in cache:
+                cache[key] = timing.deal(opp.stage, age) or (0.0, (0.0,) * len(horizon.ends))
+            ever, by_end = cache[key]
+            allocation, bucket = _spread(placed.amount, ever, by_end, horizon.labels)
+            allocations.append(allocation)
             deals.append(
-                DealForecast(
-                    opportunity_id=opp.id,
-                    stage=opp.stage,
-                    amount=placed.amount,
-                    win_probability=row.win_probability,
-                    expected=value,
-                    bucket=bucket,
-                )
+                _deal(opp.id, opp.stage, placed.amount, ever, sum(allocation.values(), _ZERO),
+                      bucket, _increments(by_end))
+            )  # fmt: skip
+        lags: tuple[NewBusinessLag, ...] = ()
+        new: dict[str, Decimal] = {}
+        currency = layout.currency
+        if evidence.new_business is not None:
+            lags = estimate_new_business(
+                evidence.new_business,
+                layout.periods,
+                tz=self._placement.tz,
+                periods_used=self.new_business_periods,
             )
+            new = {x.bucket: x.mean for x in lags}
+            note = no_evidence_note(lags)
+            if note is not None:
+                notes.append(note)
+            if currency is None and any(new.values()):
+                currency = evidence.new_business.currency
         return MarkovForecastResult(
             method="markov",
             as_of=when,
-            currency=layout.currency,
-            rows=forecast_rows(horizon, layout.won, allocations),
+            currency=currency,
+            rows=forecast_rows(horizon, layout.won, allocations, new),
             deals=tuple(deals),
             stages=stages,
             transitions=counts,
+            new_business=lags,
             fallback=fallback,
             notes=tuple(notes),
         )
 
+    def _check(self, when: datetime) -> MarkovEvidence:
+        learned = self.learned
+        assert learned is not None  # only called with learned evidence
+        p = self._placement
+        if learned.counts.as_of != when:
+            raise ArgumentError(
+                "learned",
+                f"the evidence was learned at as_of={learned.counts.as_of.isoformat()}; this "
+                f"forecast is at {when.isoformat()}",
+            )
+        new = learned.new_business
+        if self.new_business and new is None:
+            raise ArgumentError(
+                "learned", "the evidence has no new business; learn it with new_business=True"
+            )
+        if self.new_business and new is not None:
+            expected = (p.kind.spec, str(p.tz))
+            if (new.period, new.tz) != expected or new.lags < p.horizon:
+                raise ArgumentError(
+                    "learned",
+                    f"the new business was learned on the {new.period!r} grid in {new.tz} "
+                    f"with {new.lags} lags; this forecast needs the {expected[0]!r} grid in "
+                    f"{expected[1]} with {p.horizon}",
+                )
+        if not self.new_business and new is not None:
+            return learned.model_copy(update={"new_business": None})
+        return learned
+
+
+_ZERO = Decimal(0)
+
+
+def _deal(
+    oid: str,
+    stage: str,
+    amount: Decimal,
+    probability: float,
+    expected: Decimal,
+    bucket: str,
+    periods: tuple[float, ...],
+) -> DealForecast:
+    return DealForecast(
+        opportunity_id=oid,
+        stage=stage,
+        amount=amount,
+        win_probability=probability,
+        expected=expected,
+        bucket=bucket,
+        periods=periods,
+    )
+
+
+def _increments(by_end: tuple[float, ...]) -> tuple[float, ...]:
+    """Chances per period from the chances of being won by each period end."""
+    out: list[float] = []
+    previous = 0.0
+    for p in by_end:
+        out.append(max(0.0, p - previous))
+        previous = max(previous, p)
+    return tuple(out)
+
+
+def _spread(
+    amount: Decimal, ever: float, by_end: tuple[float, ...], labels: tuple[str, ...]
+) -> tuple[dict[str, Decimal], str]:
+    """Split ``amount × ever`` over the periods by the chances of being won by each end.
+
+    Cumulative values are rounded to cents, so every share is >= 0 and they add up to the
+    deal's expected value exactly; ``later`` takes what is not won within the horizon.
+    Also returns the bucket with the largest share (``later`` for a deal worth nothing).
+    """
+    expected = cents(amount * Decimal(repr(ever)))
+    out: dict[str, Decimal] = {}
+    given = _ZERO
+    for label, p in zip(labels, by_end, strict=True):
+        reached = min(expected, cents(amount * Decimal(repr(p))))
+        if reached > given:
+            out[label] = reached - given
+            given = reached
+    if expected > given:
+        out[LATER] = expected - given
+    bucket = max(out, key=lambda k: out[k]) if out else LATER
+    return out, bucket
+
+
+def _timing(
+    chain: MarkovChain, counts: TransitionCounts, scheme: StageScheme, horizon: Horizon
+) -> Timing:
+    curves = {
+        s.stage: StageCurve.of(s.exits, s.censored)
+        for s in counts.stays
+        if s.stage in chain.transient
+    }
+    stuck = {
+        z: float(_weight(scheme, z)) for z in chain.absorbing if z not in (WON_STATE, LOST_STATE)
+    }
+    return Timing.build(curves, won=WON_STATE, stuck=stuck, ends=horizon.ends)
+
+
+def _weight(scheme: StageScheme, key: str) -> Fraction:
+    w = scheme.stage(key).weight
+    return Fraction(0) if w is None else Fraction(w) / 100
+
 
 def _stage_table(
-    chain: MarkovChain, counts: TransitionCounts, scheme: StageScheme
+    chain: MarkovChain, counts: TransitionCounts, scheme: StageScheme, timing: Timing
 ) -> tuple[tuple[MarkovStage, ...], list[str]]:
     exits = {e.stage: e.exits for e in counts.exposure}
     holding = {e.stage: e.mean_days for e in counts.exposure}
-    b = chain.absorption_probabilities()
+    stays = {
+        s.stage: (sum(n for *_, n in s.exits) + sum(n for _, n in s.censored), s)
+        for s in counts.stays
+    }
     steps = chain.expected_steps()
     days = chain.expected_days()
     to_win = chain.expected_days_to(WON_STATE)
     stuck = [s for s in chain.absorbing if s not in (WON_STATE, LOST_STATE)]
-
-    def weight(key: str) -> Fraction:
-        w = scheme.stage(key).weight
-        return Fraction(0) if w is None else Fraction(w) / 100
-
     rows: list[MarkovStage] = []
+    notes: list[str] = []
+    staying: list[str] = []
     for s in scheme.open_stages:
         mean = holding.get(s.key)
+        seen, record = stays.get(s.key, (0, None))
+        longest = max((d for d, *_ in record.exits), default=None) if record else None
+        common = {
+            "stage": s.key,
+            "exits": exits.get(s.key, 0),
+            "stays": seen,
+            "longest_exit_days": longest,
+            "holding_days": None if mean is None else float(mean),
+        }
         if s.key in chain.transient:
             i = chain.transient.index(s.key)
-            p = b[i][0] + sum(
-                (b[i][chain.absorbing.index(u)] * weight(u) for u in stuck), Fraction(0)
-            )
             t = to_win[i]
             rows.append(
                 MarkovStage(
-                    stage=s.key,
-                    exits=exits.get(s.key, 0),
-                    win_probability=float(p),
+                    **common,
+                    win_probability=timing.ever[s.key],
+                    stay_probability=timing.staying[s.key],
                     expected_steps=float(steps[i]),
                     expected_days=float(days[i]),
                     expected_days_to_win=None if t is None else float(t),
-                    holding_days=None if mean is None else float(mean),
                 )
             )
+            if (
+                record is not None
+                and longest is not None
+                and any(d > longest for d, _ in record.censored)
+            ):
+                staying.append(f"{s.key} ({longest} days)")
         else:
             rows.append(
                 MarkovStage(
-                    stage=s.key,
-                    exits=exits.get(s.key, 0),
-                    win_probability=float(weight(s.key)),
-                    holding_days=None if mean is None else float(mean),
-                    source="weight",
+                    **common, win_probability=float(_weight(scheme, s.key)), source="weight"
                 )
             )
-    notes: list[str] = []
     if stuck and counts.transitions:
         notes.append(
             f"no observed path from {stuck} to won or lost: deals there count with the "
             "stage weight and are placed by their expected close date"
+        )
+    if staying:
+        notes.append(
+            "open deals that have stayed longer than any stay that ended in their stage count "
+            f"as staying, with no chance of being won: {', '.join(staying)}"
         )
     return tuple(rows), notes
