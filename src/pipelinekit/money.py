@@ -18,16 +18,81 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
-from decimal import Decimal
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
+from functools import reduce
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelinekit.errors import ArgumentError, CurrencyError
 
-__all__ = ["FxRates", "Rate", "ReportingCurrency"]
+__all__ = ["EXACT", "FxRates", "Rate", "ReportingCurrency", "percent_of", "total"]
+
+EXACT = Context(
+    prec=MAX_PREC,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    traps=[InvalidOperation, DivisionByZero, Overflow],
+)
+"""The decimal context of every sum of money: addition, subtraction and multiplication in
+it never round (``EXACT.add(a, b)``, ``EXACT.multiply(a, b)``).
+
+Python's default context keeps 28 significant digits, so ``999999999999999 +
+7.1234567890123456789`` rounds, and how much depends on the order of the additions: a
+report computed whole and one merged from partitions would differ in the last digit. Sums
+made with this context are exact whatever the digits, so merging partitions gives exactly
+the whole. Use it for ``+``, ``-``, ``*`` and division by powers of ten only: any other
+division is inexact and would try to produce unboundedly many digits.
+
+Example:
+    >>> from decimal import Decimal
+    >>> big, small = Decimal("999999999999999"), Decimal("7.1234567890123456789")
+    >>> big + small == EXACT.add(big, small)
+    False
+    >>> EXACT.add(big, small)
+    Decimal('1000000000000006.1234567890123456789')
+"""
+
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+_CROSS = Context(prec=28, traps=[InvalidOperation, DivisionByZero, Overflow])
+"""A cross rate divides by the target's rate: 28 significant digits, whatever the caller's
+context says."""
+
+
+def total(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum of ``values`` (``Decimal(0)`` for none), in the :data:`EXACT` context.
+
+    Example:
+        >>> from decimal import Decimal
+        >>> parts = [Decimal("999999999999999"), Decimal("0.333333333333333333333")]
+        >>> total(parts), total([])
+        (Decimal('999999999999999.333333333333333333333'), Decimal('0'))
+    """
+    return reduce(EXACT.add, values, _ZERO)
+
+
+def percent_of(amount: Decimal, percent: Decimal) -> Decimal:
+    """``amount × percent / 100``, exact (a weighted amount).
+
+    Example:
+        >>> from decimal import Decimal
+        >>> percent_of(Decimal("1000"), Decimal("35")), percent_of(Decimal("0.01"), Decimal("1"))
+        (Decimal('350'), Decimal('0.0001'))
+    """
+    return EXACT.divide(EXACT.multiply(amount, percent), _HUNDRED)
+
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
@@ -125,8 +190,8 @@ class FxRates(BaseModel):
         """Convert ``amount`` from ``currency`` to ``to`` through the base currency."""
         if currency == to:
             return amount
-        value = amount * self.rate(currency, on=on)
-        return value if to == self.base else value / self.rate(to, on=on)
+        value = EXACT.multiply(amount, self.rate(currency, on=on))
+        return value if to == self.base else _CROSS.divide(value, self.rate(to, on=on))
 
 
 def _valid_from(rate: Rate) -> date:

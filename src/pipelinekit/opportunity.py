@@ -42,12 +42,12 @@ from pipelinekit.events import (
     ProbabilitySet,
     StageChanged,
 )
+from pipelinekit.money import percent_of
 from pipelinekit.stages import Outcome, Stage, StageScheme
 
 __all__ = ["Activity", "NextAction", "Opportunity", "StageVisit", "apply", "reached_stages"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-_HUNDRED = Decimal(100)
 
 
 def _all_fields(cls: type[BaseModel]) -> set[str]:
@@ -154,11 +154,11 @@ class Opportunity(BaseModel):
 
     @property
     def weighted_amount(self) -> Decimal | None:
-        """amount x probability / 100, or ``None`` when either is unknown."""
+        """amount x probability / 100 (exact), or ``None`` when either is unknown."""
         probability = self.probability
         if self.amount is None or probability is None:
             return None
-        return self.amount * probability / _HUNDRED
+        return percent_of(self.amount, probability)
 
     @property
     def is_open(self) -> bool:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, Literal, NamedTuple, Protocol
 
 from pipelinekit.errors import ArgumentError, CurrencyError, PipelineError
+from pipelinekit.money import total
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.results import html_table, records_to_pandas, text_table
 from pipelinekit.stages import Outcome, StageScheme
@@ -304,7 +305,7 @@ class Pipeline(Mapping[str, Opportunity]):
         """
         opps = [o for o in self.values() if o.is_open and o.amount is not None]
         _single_currency(opps)
-        return sum((o.amount for o in opps if o.amount is not None), Decimal(0))
+        return total(o.amount for o in opps if o.amount is not None)
 
     def weighted_total(self) -> Decimal:
         """Sum of the open opportunities' weighted amounts (amount x probability / 100).
@@ -316,7 +317,7 @@ class Pipeline(Mapping[str, Opportunity]):
         """
         opps = [o for o in self.values() if o.is_open and o.amount is not None]
         _single_currency(opps)
-        total = Decimal(0)
+        weights: list[Decimal] = []
         for o in opps:
             weighted = o.weighted_amount
             if weighted is None:
@@ -326,8 +327,8 @@ class Pipeline(Mapping[str, Opportunity]):
                     "stage has no weight and no override is set; weighted totals are "
                     "unavailable",
                 )
-            total += weighted
-        return total
+            weights.append(weighted)
+        return total(weights)
 
 
 _SHOWN = (

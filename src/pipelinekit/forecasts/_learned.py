@@ -18,6 +18,7 @@ from decimal import Decimal
 from pipelinekit.errors import ArgumentError
 from pipelinekit.forecasts._placement import Placed, cents
 from pipelinekit.forecasts.result import LATER, NO_CLOSE_DATE, OVERDUE, ForecastRow
+from pipelinekit.money import EXACT
 from pipelinekit.periods import Period
 
 _ZERO = Decimal(0)
@@ -180,12 +181,12 @@ def forecast_rows(
     """
     won_by: dict[str, Decimal] = {}
     for w in won:
-        won_by[w.bucket] = won_by.get(w.bucket, _ZERO) + w.amount
+        won_by[w.bucket] = EXACT.add(won_by.get(w.bucket, _ZERO), w.amount)
     expected: dict[str, Decimal] = {}
     count: dict[str, int] = {}
     for allocation in allocations:
         for bucket, value in allocation.items():
-            expected[bucket] = expected.get(bucket, _ZERO) + value
+            expected[bucket] = EXACT.add(expected.get(bucket, _ZERO), value)
             count[bucket] = count.get(bucket, 0) + 1
     new = new or {}
     rows = [

@@ -30,7 +30,7 @@ from pipelinekit.forecasts.result import (
     ForecastRow,
 )
 from pipelinekit.history import Pipeline
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency, total
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.periods import Period, PeriodKind, period_kind
 from pipelinekit.pipeline import Deal
@@ -275,7 +275,7 @@ def weight_probability(opp: Deal) -> Decimal:
             "unavailable; give the stages weights, set probability overrides, or pass "
             "probabilities explicitly",
         )
-    return probability / _HUNDRED
+    return EXACT.divide(probability, _HUNDRED)
 
 
 def check_probabilities(probabilities: object) -> ProbabilitySource:
@@ -358,7 +358,7 @@ def deal_forecasts(
                 "stage": d.opportunity.stage,
                 "amount": d.amount,
                 "win_probability": float(p),
-                "expected": d.amount * p,
+                "expected": EXACT.multiply(d.amount, p),
                 "bucket": d.bucket,
                 "group": d.group,
                 "category": d.category,
@@ -414,12 +414,12 @@ def skeleton_rows(
                 )
     won: dict[tuple[str, str | None], Decimal] = {}
     for w in layout.won:
-        won[(w.bucket, w.group)] = won.get((w.bucket, w.group), _ZERO) + w.amount
+        won[(w.bucket, w.group)] = EXACT.add(won.get((w.bucket, w.group), _ZERO), w.amount)
     expected: dict[tuple[str, str | None], Decimal] = {}
     count: dict[tuple[str, str | None], int] = {}
     for d in deals:
         key = (d.bucket, d.group)
-        expected[key] = expected.get(key, _ZERO) + d.expected
+        expected[key] = EXACT.add(expected.get(key, _ZERO), d.expected)
         count[key] = count.get(key, 0) + 1
     for key, row in rows.items():
         rows[key] = row.model_copy(
@@ -434,11 +434,12 @@ def skeleton_rows(
 
 def variance(deals: Iterable[DealForecast]) -> Decimal:
     """Σ a² p (1 − p): the variance of independent Bernoulli-weighted deals, exactly."""
-    total = _ZERO
+    terms = []
     for d in deals:
         p = Decimal(repr(d.win_probability))
-        total += d.amount * d.amount * p * (1 - p)
-    return total
+        spread = EXACT.multiply(p, EXACT.subtract(1, p))
+        terms.append(EXACT.multiply(EXACT.multiply(d.amount, d.amount), spread))
+    return total(terms)
 
 
 def cents(value: Decimal) -> Decimal:

@@ -64,7 +64,7 @@ from pipelinekit.forecasts._learned import check_count
 from pipelinekit.forecasts._placement import cents
 from pipelinekit.forecasts.result import NO_CLOSE_DATE, OVERDUE, Forecast
 from pipelinekit.history import History, Pipeline
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency, total
 from pipelinekit.periods import Period, PeriodKind, period_kind
 from pipelinekit.results import Result
 
@@ -311,8 +311,8 @@ def backtest(
             )
             if answer.complete:
                 scored[name].extend(outcomes)
-            predicted = sum(per_period, _ZERO)
-            actual = sum(answer.actuals, _ZERO)
+            predicted = total(per_period)
+            actual = total(answer.actuals)
             bands = [_band(forecast, p.label) for p in answer.targets]
             points.append(
                 BacktestPoint(
@@ -321,7 +321,7 @@ def backtest(
                     periods=tuple(p.label for p in answer.targets),
                     forecast=predicted,
                     actual=actual,
-                    error=predicted - actual,
+                    error=EXACT.subtract(predicted, actual),
                     complete=answer.complete,
                     period_forecasts=tuple(per_period),
                     period_actuals=answer.actuals,
@@ -415,15 +415,15 @@ def _actual(
     first, last = targets[0].start, targets[-1].end
     pipeline = history.as_of(targets[-1].end_instant(tz))
     to_rep = ReportingCurrency(currency, rates)
-    total = _ZERO
+    won: list[Decimal] = []
     for oid in sorted(pipeline):
         opp = pipeline[oid]
         if not opp.is_won or opp.closed_at is None or opp.amount is None:
             continue
         won_on = opp.closed_at.astimezone(tz).date()
         if first <= won_on < last:
-            total += to_rep(opp.amount, opp.currency, won_on)
-    return total
+            won.append(to_rep(opp.amount, opp.currency, won_on))
+    return total(won)
 
 
 def _forecast_totals(name: str, forecast: Forecast, targets: tuple[Period, ...]) -> list[Decimal]:
@@ -438,7 +438,7 @@ def _forecast_totals(name: str, forecast: Forecast, targets: tuple[Period, ...])
             "and a horizon of at least horizon_periods",
         )
     totals = [forecast.total(p.label) for p in targets]
-    totals[0] += forecast.total(OVERDUE) + forecast.total(NO_CLOSE_DATE)
+    totals[0] = total((totals[0], forecast.total(OVERDUE), forecast.total(NO_CLOSE_DATE)))
     return totals
 
 
@@ -500,11 +500,11 @@ _LEVELS = (Decimal("0.1"), Decimal("0.5"), Decimal("0.9"))
 
 def _pinball(actual: Decimal, quantiles: tuple[Decimal, Decimal, Decimal]) -> Decimal:
     """The mean pinball loss of P10, P50, P90 against ``actual``."""
-    total = _ZERO
+    loss = _ZERO
     for level, q in zip(_LEVELS, quantiles, strict=True):
         diff = actual - q
-        total += level * diff if diff >= 0 else (level - 1) * diff
-    return total / 3
+        loss += level * diff if diff >= 0 else (level - 1) * diff
+    return loss / 3
 
 
 def _accuracy(
@@ -512,9 +512,9 @@ def _accuracy(
 ) -> ForecasterAccuracy:
     complete = [p for p in points if p.complete]
     n = len(complete)
-    absolute = sum((abs(p.error) for p in complete), _ZERO)
-    signed = sum((p.error for p in complete), _ZERO)
-    actual = sum((p.actual for p in complete), _ZERO)
+    absolute = total(abs(p.error) for p in complete)
+    signed = total(p.error for p in complete)
+    actual = total(p.actual for p in complete)
     inside = below = banded = 0
     pinball = _ZERO
     for p in complete:
@@ -524,7 +524,7 @@ def _accuracy(
             banded += 1
             inside += lo <= a <= hi
             below += a < lo
-            pinball += _pinball(a, (lo, mid, hi))
+            pinball = EXACT.add(pinball, _pinball(a, (lo, mid, hi)))
     return ForecasterAccuracy(
         forecaster=name,
         points=n,

@@ -73,7 +73,7 @@ from pipelinekit.forecasts._placement import (
 )
 from pipelinekit.forecasts.result import DealForecast, Forecast, ForecastRow, std_of
 from pipelinekit.history import History
-from pipelinekit.money import FxRates
+from pipelinekit.money import EXACT, FxRates, total
 from pipelinekit.periods import Period, PeriodKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -143,7 +143,7 @@ class _Exact:
             for value, prob in law.items():
                 if p < 1:
                     nxt[value] = nxt.get(value, 0.0) + prob * (1 - p)
-                hit = value + amount
+                hit = EXACT.add(value, amount)
                 nxt[hit] = nxt.get(hit, 0.0) + prob * p
             law = nxt
         values = tuple(sorted(law))
@@ -189,7 +189,7 @@ class _Mixture:
         rest = ranked[whales:]
         mean = math.fsum(float(a) * p for a, p in rest)
         std = math.sqrt(math.fsum(float(a) ** 2 * p * (1 - p) for a, p in rest))
-        high = won + sum((a for a, _ in deals), _ZERO)
+        high = EXACT.add(won, total(a for a, _ in deals))
         law: Law = "mixture" if whales else "normal"
         return cls(_Exact.of(won, ranked[:whales]), mean, std, won, high, law)
 
@@ -207,6 +207,8 @@ class _Mixture:
         lo, hi = float(self.low), float(self.high)
         while hi - lo > 0.005:
             mid = (lo + hi) / 2
+            if not lo < mid < hi:  # near 1e15 floats are farther apart than a cent
+                break
             if self._cdf(mid) >= q:
                 hi = mid
             else:
@@ -561,8 +563,8 @@ def _summarise(forecast: SimulatedForecast) -> SimulatedForecast:
     n = forecast.trials
     for row in forecast.rows:
         cents = sorted(forecast._cents(row.bucket, row.group))
-        total = sum(cents)
-        mean = Decimal(total) / Decimal(n)
+        summed = sum(cents)
+        mean = Decimal(summed) / Decimal(n)
         var = sum((Decimal(c) - mean) ** 2 for c in cents) / Decimal(n)
         quantiles = [
             Decimal(cents[max(0, math.ceil(round(q * n, 9)) - 1)]) / 100 for q in _QUANTILES
@@ -572,9 +574,9 @@ def _summarise(forecast: SimulatedForecast) -> SimulatedForecast:
                 update={
                     "expected": (mean / 100).quantize(_CENT),
                     "std": (var.sqrt() / 100).quantize(_CENT),
-                    "p10": row.won + quantiles[0],
-                    "p50": row.won + quantiles[1],
-                    "p90": row.won + quantiles[2],
+                    "p10": EXACT.add(row.won, quantiles[0]),
+                    "p50": EXACT.add(row.won, quantiles[1]),
+                    "p90": EXACT.add(row.won, quantiles[2]),
                 }
             )
         )

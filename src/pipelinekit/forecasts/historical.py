@@ -66,7 +66,8 @@ from pipelinekit.forecasts._learned import (
 from pipelinekit.forecasts._placement import Layout, Placement, cents, place
 from pipelinekit.forecasts.result import NO_CLOSE_DATE, OVERDUE, DealForecast, Forecast
 from pipelinekit.history import History, Pipeline
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency
+from pipelinekit.money import total as money_total
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.periods import Period, PeriodKind
 from pipelinekit.results import Result, require_same
@@ -278,7 +279,7 @@ class HistoricalEvidence(Result):
         created: dict[tuple[date, date], Decimal] = {}
         for c in (*self.created_won, *other.created_won):
             key = (c.won_in, c.created_in)
-            created[key] = created.get(key, _ZERO) + c.amount
+            created[key] = EXACT.add(created.get(key, _ZERO), c.amount)
         starts = [s for s in (self.history_start, other.history_start) if s is not None]
         stage_order = {t.stage: i for i, t in enumerate(self.timings)}
         return self.model_copy(
@@ -1043,7 +1044,7 @@ def _created_won(
         if won_in >= current:
             continue
         key = (won_in, kind.period_of(opp.opened_at.astimezone(tz).date()).start)
-        won[key] = won.get(key, _ZERO) + to_rep(opp.amount, opp.currency, won_on)
+        won[key] = EXACT.add(won.get(key, _ZERO), to_rep(opp.amount, opp.currency, won_on))
     return to_rep.currency, _created_rows(won)
 
 
@@ -1073,13 +1074,13 @@ def _new_business(
         if won_in is None or made_in is None:
             continue
         key = (won_in, won_in - made_in)
-        won[key] = won.get(key, _ZERO) + c.amount
+        won[key] = EXACT.add(won.get(key, _ZERO), c.amount)
     means: list[NewBusinessRate] = []
     for lag in range(lags):
         # P is usable when the period lag before it starts on/after the history's first day
         usable = [i for i in range(len(past)) if i - lag >= 0 and past[i - lag].start >= first_day]
         usable = usable[-how_many:]
-        total = sum((won.get((i, lag), _ZERO) for i in usable), _ZERO)
+        total = money_total(won.get((i, lag), _ZERO) for i in usable)
         mean = cents(total / len(usable)) if usable else _ZERO
         means.append(NewBusinessRate(lag=lag, mean=mean, periods=len(usable)))
     if not means[0].periods:

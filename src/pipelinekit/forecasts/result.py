@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from pipelinekit.errors import ArgumentError
+from pipelinekit.money import EXACT, total
 from pipelinekit.results import Result, html_table, require_same, text_table
 
 __all__ = [
@@ -91,7 +92,7 @@ class ForecastRow(BaseModel):
     @property
     def total(self) -> Decimal:
         """won + expected + new: the projection for the bucket."""
-        return self.won + self.expected + self.new
+        return total((self.won, self.expected, self.new))
 
 
 class DealForecast(BaseModel):
@@ -213,7 +214,7 @@ class Forecast(Result):
 
     def total(self, bucket: str) -> Decimal:
         """won + expected + new of ``bucket`` over all groups (0 if the bucket is absent)."""
-        return sum((r.total for r in self.rows if r.bucket == bucket), _ZERO)
+        return total(r.total for r in self.rows if r.bucket == bucket)
 
     def merge(self, other: Forecast) -> Forecast:
         """Combine with a forecast of other opportunities (same method, as_of, currency).
@@ -248,15 +249,15 @@ class Forecast(Result):
             std: Decimal | None = None
             var: Decimal | None = None
             if seen.variance is not None and r.variance is not None:
-                var = seen.variance + r.variance
+                var = EXACT.add(seen.variance, r.variance)
                 std = std_of(var)
             elif seen.std is not None and r.std is not None:
                 std = Decimal(math.sqrt(float(seen.std**2 + r.std**2)))
             merged[key] = seen.model_copy(
                 update={
-                    "won": seen.won + r.won,
-                    "expected": seen.expected + r.expected,
-                    "new": seen.new + r.new,
+                    "won": EXACT.add(seen.won, r.won),
+                    "expected": EXACT.add(seen.expected, r.expected),
+                    "new": EXACT.add(seen.new, r.new),
                     "deals": seen.deals + r.deals,
                     "std": std,
                     "variance": var,

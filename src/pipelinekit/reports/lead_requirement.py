@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict
 from pipelinekit._time import Instant, instant
 from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency
 from pipelinekit.reports._windows import (
     Window,
     currency_args,
@@ -203,7 +203,7 @@ class LeadRequirementResult(Result):
             won=self.won + other.won,
             lost=self.lost + other.lost,
             open_count=self.open + other.open,
-            won_amount=self.won_amount + other.won_amount,
+            won_amount=EXACT.add(self.won_amount, other.won_amount),
             won_with_amount=self.won_with_amount + other.won_with_amount,
             stages=[
                 (a.stage, a.label, a.reached + b.reached, a.won + b.won, a.lost + b.lost)
@@ -293,7 +293,8 @@ class LeadRequirement:
             else:
                 won += 1
                 if opp.amount is not None and opp.closed_at is not None:
-                    won_amount += to_rep(opp.amount, opp.currency, on=opp.closed_at.date())
+                    amount = to_rep(opp.amount, opp.currency, on=opp.closed_at.date())
+                    won_amount = EXACT.add(won_amount, amount)
                     won_with_amount += 1
         return _build(
             as_of=when,
@@ -333,7 +334,7 @@ def _build(
     won_with_amount: int,
     stages: list[tuple[str, str, int, int, int]],
 ) -> LeadRequirementResult:
-    remaining = max(target - (won_so_far or _ZERO), _ZERO)
+    remaining = max(EXACT.subtract(target, won_so_far or _ZERO), _ZERO)
     average = won_amount / won_with_amount if won_with_amount else None
     deals: int | None = None
     leads: int | None = None

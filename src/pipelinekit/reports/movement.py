@@ -81,7 +81,7 @@ from pipelinekit.categories import CategoryMap, ForecastCategory, category_overr
 from pipelinekit.errors import ArgumentError
 from pipelinekit.events import CloseDateChanged, Opened
 from pipelinekit.history import History, Pipeline
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency, total
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.periods import Period, PeriodKind, period_kind
 from pipelinekit.results import Result, html_table
@@ -195,12 +195,12 @@ class MovementResult(Result):
 
     def total(self, kind: MovementKind) -> Decimal:
         """The net amount of one kind of movement (zero for transfers)."""
-        return sum((r.amount for r in self.movements if r.kind == kind), _ZERO)
+        return total(r.amount for r in self.movements if r.kind == kind)
 
     @property
     def balances(self) -> bool:
         """True when start + every movement == end, exactly (always, by construction)."""
-        return self.starting + sum((r.amount for r in self.movements), _ZERO) == self.ending
+        return EXACT.add(self.starting, total(r.amount for r in self.movements)) == self.ending
 
     def to_records(self) -> list[dict[str, Any]]:
         """The bridge: one row per step (start, each kind of movement, end).
@@ -213,12 +213,12 @@ class MovementResult(Result):
         ]
         for kind in KINDS:
             picked = [r for r in self.movements if r.kind == kind]
-            moved = sum((r.amount for r in picked if r.amount > 0), _ZERO)
+            moved = total(r.amount for r in picked if r.amount > 0)
             rows.append(
                 {
                     "step": kind,
                     "deals": len({r.opportunity_id for r in picked}),
-                    "amount": sum((r.amount for r in picked), _ZERO),
+                    "amount": total(r.amount for r in picked),
                     "moved": moved if kind in TRANSFERS else None,
                 }
             )
@@ -264,13 +264,15 @@ class MovementResult(Result):
 
         for r in self.movements:
             key = r.owner if by == "owner" else r.category.value
-            group(key)[r.kind] += r.amount
+            row = group(key)
+            row[r.kind] = EXACT.add(row[r.kind], r.amount)
         for key, amount in self.start_by_owner if by == "owner" else self.start_by_category:
-            group(key)["start"] += amount
+            row = group(key)
+            row["start"] = EXACT.add(row["start"], amount)
         rows = []
         for key in sorted(groups, key=lambda k: (k is None, k or "")):
             row = groups[key]
-            row["end"] = row["start"] + sum((row[k] for k in KINDS), _ZERO)
+            row["end"] = EXACT.add(row["start"], total(row[k] for k in KINDS))
             rows.append(row)
         return rows
 
@@ -297,8 +299,8 @@ class MovementResult(Result):
         return self.model_copy(
             update={
                 "currency": self.currency or other.currency,
-                "starting": self.starting + other.starting,
-                "ending": self.ending + other.ending,
+                "starting": EXACT.add(self.starting, other.starting),
+                "ending": EXACT.add(self.ending, other.ending),
                 "starting_deals": self.starting_deals + other.starting_deals,
                 "ending_deals": self.ending_deals + other.ending_deals,
                 "movements": tuple(sorted(self.movements + other.movements, key=_row_key)),
@@ -331,10 +333,10 @@ def _group_key(key: str | None) -> tuple[bool, str]:
 def _add_groups(
     a: tuple[tuple[str | None, Decimal], ...], b: tuple[tuple[str | None, Decimal], ...]
 ) -> tuple[tuple[str | None, Decimal], ...]:
-    total: dict[str | None, Decimal] = dict(a)
+    summed: dict[str | None, Decimal] = dict(a)
     for key, amount in b:
-        total[key] = total.get(key, _ZERO) + amount
-    return tuple(sorted(total.items(), key=lambda kv: _group_key(kv[0])))
+        summed[key] = EXACT.add(summed.get(key, _ZERO), amount)
+    return tuple(sorted(summed.items(), key=lambda kv: _group_key(kv[0])))
 
 
 def target_period(period: object, *, argument: str = "period") -> Period:
@@ -497,17 +499,19 @@ class PipelineMovement:
             cat_start = cat_end if s is None else cmap.category_of(s, overrides)
             if was_in:
                 assert s is not None  # was_in implies a start state
-                starting += a_start
+                starting = EXACT.add(starting, a_start)
                 n_start += 1
-                by_owner[s.owner] = by_owner.get(s.owner, _ZERO) + a_start
-                by_category[cat_start.value] = by_category.get(cat_start.value, _ZERO) + a_start
+                by_owner[s.owner] = EXACT.add(by_owner.get(s.owner, _ZERO), a_start)
+                by_category[cat_start.value] = EXACT.add(
+                    by_category.get(cat_start.value, _ZERO), a_start
+                )
             rows.extend(
                 _Deal(s, e, a_start, a_end, cat_start, cat_end, period).rows(
                     was_in=was_in, now_in=now_in
                 )
             )
             if now_in:
-                ending += a_end
+                ending = EXACT.add(ending, a_end)
                 n_end += 1
         return MovementResult(
             start=self.start,
@@ -640,7 +644,8 @@ class _Deal:
         after = self.a_end
         if after != before:
             kind: MovementKind = "increased" if after > before else "decreased"
-            self.add(kind, after - before, self.e.owner, category, f"{before} -> {after}")
+            change = EXACT.subtract(after, before)
+            self.add(kind, change, self.e.owner, category, f"{before} -> {after}")
 
     def moved_owner(self, amount: Decimal, old: str | None, category: ForecastCategory) -> None:
         new = self.e.owner

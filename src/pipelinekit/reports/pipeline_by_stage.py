@@ -53,7 +53,7 @@ from pipelinekit._time import Instant, instant
 from pipelinekit.engine.bulk import bulk_work
 from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency, percent_of
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.pipeline import Deal
 from pipelinekit.reports._grouping import (
@@ -76,7 +76,6 @@ SECTIONS: tuple[Section, ...] = ("open", "won", "lost")
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _ZERO = Decimal(0)
-_HUNDRED = Decimal(100)
 
 
 def _section(stage: Stage) -> Section:
@@ -113,12 +112,12 @@ class StageCell(BaseModel):
         """The cell with ``other``'s sums added (same group and stage)."""
         weighted = None
         if self.weighted is not None and other.weighted is not None:
-            weighted = self.weighted + other.weighted
+            weighted = EXACT.add(self.weighted, other.weighted)
         return self.model_copy(
             update={
                 "count": self.count + other.count,
                 "unpriced": self.unpriced + other.unpriced,
-                "amount": self.amount + other.amount,
+                "amount": EXACT.add(self.amount, other.amount),
                 "weighted": weighted,
             }
         )
@@ -424,10 +423,10 @@ class PipelineByStage:
                 acc[1] += 1
                 continue
             amount = to_rep(opp.amount, opp.currency, on=on)
-            acc[2] += amount
+            acc[2] = EXACT.add(acc[2], amount)
             if acc[3] is not None:
                 # the stage has a weight, so the probability is known
-                acc[3] += amount * (opp.probability or _ZERO) / _HUNDRED
+                acc[3] = EXACT.add(acc[3], percent_of(amount, opp.probability or _ZERO))
         position = {k: i for i, k in enumerate(keys)}
         ordered = sorted(sums, key=lambda gk: (group_order(gk[0]), position[gk[1]]))
         cells = tuple(

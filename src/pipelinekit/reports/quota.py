@@ -66,7 +66,7 @@ from pipelinekit.categories import (
 )
 from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency, total
 from pipelinekit.periods import Period, PeriodKind, period_kind
 from pipelinekit.results import Result
 
@@ -175,7 +175,7 @@ def _finish(row: QuotaRow) -> QuotaRow:
     if quota is None:
         notes.append("no quota")
     else:
-        gap = quota - row.won
+        gap = EXACT.subtract(quota, row.won)
         if gap > 0:
             coverage = float(row.pipeline / gap)
         else:
@@ -185,7 +185,7 @@ def _finish(row: QuotaRow) -> QuotaRow:
         else:
             notes.append("quota is 0: attainment undefined")
     if row.level == "team" and quota is not None and row.member_quota is not None:
-        mismatch = quota - row.member_quota
+        mismatch = EXACT.subtract(quota, row.member_quota)
         if mismatch != 0:
             notes.append("team quota differs from the sum of its members' quotas")
     return row.model_copy(
@@ -206,14 +206,16 @@ def _row_key(row: QuotaRow) -> tuple[date, int, bool, str]:
 def _add(a: QuotaRow, b: QuotaRow) -> QuotaRow:
     weighted = None
     if a.weighted_pipeline is not None and b.weighted_pipeline is not None:
-        weighted = a.weighted_pipeline + b.weighted_pipeline
-    cats = tuple((c, x + y) for (c, x), (_, y) in zip(a.categories, b.categories, strict=True))
+        weighted = EXACT.add(a.weighted_pipeline, b.weighted_pipeline)
+    cats = tuple(
+        (c, EXACT.add(x, y)) for (c, x), (_, y) in zip(a.categories, b.categories, strict=True)
+    )
     return _finish(
         a.model_copy(
             update={
-                "won": a.won + b.won,
+                "won": EXACT.add(a.won, b.won),
                 "won_deals": a.won_deals + b.won_deals,
-                "pipeline": a.pipeline + b.pipeline,
+                "pipeline": EXACT.add(a.pipeline, b.pipeline),
                 "pipeline_deals": a.pipeline_deals + b.pipeline_deals,
                 "weighted_pipeline": weighted,
                 "categories": cats,
@@ -369,16 +371,16 @@ class _Bucket:
         self.cats = dict.fromkeys(ForecastCategory, _ZERO)
 
     def add(self, other: _Bucket) -> None:
-        self.won += other.won
-        self.pipeline += other.pipeline
+        self.won = EXACT.add(self.won, other.won)
+        self.pipeline = EXACT.add(self.pipeline, other.pipeline)
         self.won_deals += other.won_deals
         self.pipeline_deals += other.pipeline_deals
         if self.weighted is None or other.weighted is None:
             self.weighted = None
         else:
-            self.weighted += other.weighted
+            self.weighted = EXACT.add(self.weighted, other.weighted)
         for c in ForecastCategory:
-            self.cats[c] += other.cats[c]
+            self.cats[c] = EXACT.add(self.cats[c], other.cats[c])
 
 
 class QuotaAttainment:
@@ -487,18 +489,19 @@ class QuotaAttainment:
                 on = o.closed_at.astimezone(tz).date()
             b = buckets.setdefault((o.owner, period), _Bucket())
             value = _ZERO if o.amount is None else money(o.amount, o.currency, on)
-            b.cats[cmap.category_of(o, overrides)] += value
+            category = cmap.category_of(o, overrides)
+            b.cats[category] = EXACT.add(b.cats[category], value)
             if o.is_won:
-                b.won += value
+                b.won = EXACT.add(b.won, value)
                 b.won_deals += 1
             elif o.is_open:
-                b.pipeline += value
+                b.pipeline = EXACT.add(b.pipeline, value)
                 b.pipeline_deals += 1
                 weighted = o.weighted_amount
                 if o.amount is not None and weighted is None:
                     b.weighted = None
                 elif b.weighted is not None and weighted is not None:
-                    b.weighted += money(weighted, o.currency, on)
+                    b.weighted = EXACT.add(b.weighted, money(weighted, o.currency, on))
         return QuotaAttainmentResult(
             as_of=t,
             period_kind=kind,
@@ -529,19 +532,18 @@ class QuotaAttainment:
                 quota = None if who is None else self._quota(self.quotas, who, period)
                 rows.append(_row("owner", who, period, quota, buckets.get((who, period))))
             for team, members in self.teams:
-                total = _Bucket()
+                team_sums = _Bucket()
                 for member in members:
                     found = buckets.get((member, period))
                     if found is not None:
-                        total.add(found)
+                        team_sums.add(found)
                 member_quotas = [self._quota(self.quotas, m, period) for m in members]
                 known = [q for q in member_quotas if q is not None]
-                row = _row("team", team, period, self._quota(self.team_quotas, team, period), total)
+                quota = self._quota(self.team_quotas, team, period)
+                row = _row("team", team, period, quota, team_sums)
                 rows.append(
                     _finish(
-                        row.model_copy(
-                            update={"member_quota": sum(known, _ZERO) if known else None}
-                        )
+                        row.model_copy(update={"member_quota": total(known) if known else None})
                     )
                 )
         return rows

@@ -61,7 +61,7 @@ from pydantic import BaseModel, ConfigDict
 from pipelinekit._time import Instant, instant
 from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency
 from pipelinekit.reports._windows import (
     Window,
     currency_args,
@@ -296,7 +296,7 @@ class VelocityResult(Result):
             won_cycles=self.won_cycles + other.won_cycles,
             lost_cycles=self.lost_cycles + other.lost_cycles,
             won_cycle_us=self.won_cycle_microseconds + other.won_cycle_microseconds,
-            won_amount=self.won_amount + other.won_amount,
+            won_amount=EXACT.add(self.won_amount, other.won_amount),
             won_with_amount=self.won_with_amount + other.won_with_amount,
         )
 
@@ -387,7 +387,8 @@ class Velocity:
                 won_cycles.append(days(cycle))
                 won_cycle_us += cycle // timedelta(microseconds=1)
                 if opp.amount is not None:
-                    won_amount += to_rep(opp.amount, opp.currency, on=opp.closed_at.date())
+                    amount = to_rep(opp.amount, opp.currency, on=opp.closed_at.date())
+                    won_amount = EXACT.add(won_amount, amount)
                     won_with_amount += 1
             else:
                 lost += 1

@@ -56,7 +56,7 @@ from pydantic import BaseModel, ConfigDict
 from pipelinekit._time import Instant, instant
 from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency
 from pipelinekit.reports._windows import Window, currency_args, days, merged_currency, window_arg
 from pipelinekit.results import Result
 
@@ -198,8 +198,8 @@ class WeakAreasResult(Result):
                     stays=a.stays + b.stays,
                     stay_us=a.stay_microseconds + b.stay_microseconds,
                     actual=a.actual_count + b.actual_count,
-                    actual_value=a.actual_value + b.actual_value,
-                    arrival_amount=a.arrival_amount + b.arrival_amount,
+                    actual_value=EXACT.add(a.actual_value, b.actual_value),
+                    arrival_amount=EXACT.add(a.arrival_amount, b.arrival_amount),
                     with_amount=a.arrivals_with_amount + b.arrivals_with_amount,
                 )
                 for a, b in zip(self.stages, other.stages, strict=True)
@@ -290,7 +290,7 @@ class WeakAreas:
                 row = sums[opp.stage]
                 row.actual += 1
                 if amount is not None:
-                    row.actual_value += amount
+                    row.actual_value = EXACT.add(row.actual_value, amount)
             for visit in opp.path:
                 row_or_none = sums.get(visit.stage)
                 if row_or_none is None:
@@ -298,7 +298,7 @@ class WeakAreas:
                 if in_span(visit.entered_at):
                     row_or_none.arrivals += 1
                     if amount is not None:
-                        row_or_none.arrival_amount += amount
+                        row_or_none.arrival_amount = EXACT.add(row_or_none.arrival_amount, amount)
                         row_or_none.with_amount += 1
                 if visit.exited_at is not None and in_span(visit.exited_at):
                     row_or_none.stays += 1

@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict
 from pipelinekit._time import Instant, instant
 from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency
 from pipelinekit.opportunity import Opportunity, reached_stages
 from pipelinekit.reports._grouping import field_arg, group_of, group_order, same_config
 from pipelinekit.reports._windows import (
@@ -126,8 +126,8 @@ class WinLossRow(BaseModel):
             update={
                 "won": self.won + other.won,
                 "lost": self.lost + other.lost,
-                "won_amount": self.won_amount + other.won_amount,
-                "lost_amount": self.lost_amount + other.lost_amount,
+                "won_amount": EXACT.add(self.won_amount, other.won_amount),
+                "lost_amount": EXACT.add(self.lost_amount, other.lost_amount),
                 "won_unpriced": self.won_unpriced + other.won_unpriced,
                 "lost_unpriced": self.lost_unpriced + other.lost_unpriced,
             }
@@ -356,7 +356,7 @@ class _Sums:
         if amount is None:
             self.unpriced[side] += 1
         else:
-            self.amounts[side] += amount
+            self.amounts[side] = EXACT.add(self.amounts[side], amount)
 
     def row(self, group: str | None) -> WinLossRow:
         return WinLossRow(
