@@ -38,7 +38,7 @@ from pipelinekit._time import Instant, instant
 from pipelinekit.errors import ArgumentError
 from pipelinekit.forecasts._placement import cents
 from pipelinekit.history import History
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency, total
 from pipelinekit.periods import Period, PeriodKind
 from pipelinekit.results import require_same
 
@@ -115,7 +115,7 @@ class NewBusinessEvidence(BaseModel):
         sums: dict[tuple[date, int], tuple[Decimal, int]] = {}
         for w in (*self.won, *other.won):
             amount, deals = sums.get((w.origin, w.lag), (_ZERO, 0))
-            sums[(w.origin, w.lag)] = (amount + w.amount, deals + w.deals)
+            sums[(w.origin, w.lag)] = (EXACT.add(amount, w.amount), deals + w.deals)
         return self.model_copy(
             update={
                 "currency": currency,
@@ -204,8 +204,8 @@ def learn_new_business(
                 if amount is None:
                     amount = to_rep(opp.amount, opp.currency, won_on)
                 key = (period.start, lag)
-                total, deals = sums.get(key, (_ZERO, 0))
-                sums[key] = (total + amount, deals + 1)
+                summed, deals = sums.get(key, (_ZERO, 0))
+                sums[key] = (EXACT.add(summed, amount), deals + 1)
             period = period.previous()
     return NewBusinessEvidence(
         as_of=when,
@@ -261,7 +261,7 @@ def estimate_new_business(
             values.append(sums.get((origin.start, lag), _ZERO))
             origin = origin.previous()
         values.reverse()
-        mean = cents(sum(values, _ZERO) / len(values)) if values else cents(_ZERO)
+        mean = cents(total(values) / len(values)) if values else cents(_ZERO)
         out.append(
             NewBusinessLag(
                 lag=lag,
