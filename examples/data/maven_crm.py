@@ -148,6 +148,19 @@ def stage_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def load_history(data_dir: Path) -> pk.History:
+    """The data set as a History (lenient mode; what is set aside is in ``history.ingest``).
+
+    Args:
+        data_dir: the ``maven-crm`` folder.
+    """
+    rows = read_csv(data_dir / "sales_pipeline.csv")
+    prices = {p["product"]: p["sales_price"] for p in read_csv(data_dir / "products.csv")}
+    return pk.History.from_records(
+        records(rows, prices), scheme=SCHEME, mode="lenient", assume_tz=UTC
+    )
+
+
 def main(data_dir: Path) -> dict[str, Any]:
     """Map the data set, build the history in lenient mode, print and return key figures.
 

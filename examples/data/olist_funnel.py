@@ -161,6 +161,19 @@ def records(leads: list[dict[str, str]], deals: list[dict[str, str]]) -> list[di
     return out
 
 
+def load_history(data_dir: Path) -> pk.History:
+    """The funnel as a History (lenient mode; what is set aside is in ``history.ingest``).
+
+    Args:
+        data_dir: the ``olist-marketing-funnel`` folder.
+    """
+    leads = read_csv(data_dir / FILES[0])
+    deals = read_csv(data_dir / FILES[1])
+    return pk.History.from_records(
+        records(leads, deals), scheme=SCHEME, mode="lenient", assume_tz=TZ
+    )
+
+
 def main(data_dir: Path) -> dict[str, Any]:
     """Map the funnel, build the history in lenient mode, print and return key figures.
 

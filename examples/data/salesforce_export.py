@@ -131,6 +131,19 @@ def records(
     return recs
 
 
+def load_history(data_dir: Path) -> pk.History:
+    """The export as a History under the Salesforce preset (lenient mode).
+
+    Args:
+        data_dir: the ``preppin-sf-opps`` folder.
+    """
+    opportunities = read_csv(data_dir / "Opportunity.csv")
+    history_rows = read_csv(data_dir / "Opportunity History.csv")
+    return pk.History.from_records(
+        records(opportunities, history_rows), scheme=PRESET, mode="lenient", assume_tz=UTC
+    )
+
+
 def main(data_dir: Path) -> dict[str, Any]:
     """Map the export, build the history in lenient mode, print and return key figures.
 
