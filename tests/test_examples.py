@@ -24,7 +24,9 @@ def test_quickstart_prints_states_and_the_weighted_total(
 
 def test_readme_example_prints_what_the_readme_says(capsys: pytest.CaptureFixture[str]) -> None:
     readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
-    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
-    promised = [line[2:] for line in code.splitlines() if line.startswith("# ")]
-    exec(compile(code, "README.md", "exec"), {})
-    assert capsys.readouterr().out.splitlines() == promised
+    blocks = [part.split("```", 1)[0] for part in readme.split("```python\n")[1:]]
+    assert len(blocks) >= 2
+    for code in blocks:
+        promised = [line[2:] for line in code.splitlines() if line.startswith("# ")]
+        exec(compile(code, "README.md", "exec"), {})
+        assert capsys.readouterr().out.splitlines() == promised

@@ -140,7 +140,7 @@ def load_history(data_dir: Path) -> pk.History:
     opportunities = read_csv(data_dir / "Opportunity.csv")
     history_rows = read_csv(data_dir / "Opportunity History.csv")
     return pk.History.from_records(
-        records(opportunities, history_rows), scheme=PRESET, mode="lenient", assume_tz=UTC
+        records(opportunities, history_rows), scheme=PRESET, mode="lenient"
     )
 
 

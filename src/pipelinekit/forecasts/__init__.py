@@ -32,6 +32,14 @@ from pipelinekit.forecasts.markov import (
     TransitionCounts,
     count_transitions,
 )
+from pipelinekit.forecasts.projection import (
+    ConversionRate,
+    NewBusinessEstimate,
+    PastError,
+    ProjectionEvidence,
+    ProjectionForecast,
+    ProjectionForecastResult,
+)
 from pipelinekit.forecasts.result import (
     LATER,
     NO_CLOSE_DATE,
@@ -50,6 +58,7 @@ __all__ = [
     "BacktestPoint",
     "BacktestResult",
     "CalibrationBin",
+    "ConversionRate",
     "DealForecast",
     "DealForecasts",
     "DistributionForecast",
@@ -63,8 +72,13 @@ __all__ = [
     "MarkovForecast",
     "MarkovForecastResult",
     "MonteCarloForecast",
+    "NewBusinessEstimate",
     "NewBusinessRate",
     "OutcomeDistribution",
+    "PastError",
+    "ProjectionEvidence",
+    "ProjectionForecast",
+    "ProjectionForecastResult",
     "SimulatedForecast",
     "StageRate",
     "TransitionCounts",

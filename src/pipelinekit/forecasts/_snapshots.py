@@ -42,7 +42,8 @@ class Origin:
 def grid_origins(
     kind: PeriodKind, as_of: datetime, tz: tzinfo, start: datetime | None, limit: int | None
 ) -> tuple[Origin, ...]:
-    """The origins 1, 2, ... periods before ``as_of``, newest first, none before ``start``.
+    """The origins 1, 2, ... periods before ``as_of``, newest first, none before ``start``
+    (none at all when ``start`` is ``None``: an empty history), at most ``limit``.
 
     Each origin sits at the same offset from its period's start as ``as_of`` from its own
     (clamped to the period's last microsecond when a period is shorter).
@@ -55,6 +56,8 @@ def grid_origins(
         ...     datetime(2024, 1, 1, tzinfo=UTC), None)]
         ['2024-02-29T23:59:59.999999+00:00', '2024-01-31T12:00:00+00:00']
     """
+    if start is None:
+        return ()
     current = kind.period_of_instant(as_of, tz)
     offset = as_of - current.start_instant(tz)
     out: list[Origin] = []
@@ -65,7 +68,7 @@ def grid_origins(
         index += 1
         begin = period.start_instant(tz)
         at = min(begin + offset, period.end_instant(tz) - timedelta(microseconds=1))
-        if start is not None and at < start:
+        if at < start:
             break
         out.append(Origin(index=index, at=at, period=period))
     return tuple(out)

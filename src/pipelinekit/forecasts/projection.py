@@ -41,7 +41,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
@@ -83,6 +83,7 @@ __all__ = [
 Segment = Literal["owner", "product", "source", "account"]
 Level = Literal["segment", "stage x age", "stage", "all stages", "none"]
 _ZERO = Decimal(0)
+_CENT = Decimal("0.01")
 _LEVELS: tuple[Level, ...] = ("all stages", "stage", "stage x age", "segment")
 QUANTILES = (0.1, 0.5, 0.9)
 """The levels of ``p10``, ``p50`` and ``p90``."""
@@ -905,7 +906,7 @@ class ProjectionForecast:
                 if amount is not None:
                     expected[k] += value
                     q = _dec(min(max(rate.count, 0.0), 1.0))
-                    variance[k] += amount * amount * q * (1 - q)
+                    variance[k] += _bernoulli_variance(amount, q)
                     if value:
                         counts[k] += 1
             if amount is None:
@@ -921,6 +922,7 @@ class ProjectionForecast:
                     win_probability=total_p,
                     expected=sum(values, _ZERO),
                     bucket=periods[main].label,
+                    periods=tuple(min(max(q, 0.0), 1.0) for q in probs),
                 )
             )
         if thin:
@@ -1162,6 +1164,13 @@ def _band_label(band: int, bands: Sequence[float]) -> str:
     if band >= len(bands):
         return f"{fmt(bands[-1])}d+"
     return f"{fmt(bands[band - 1])}-{fmt(bands[band])}d"
+
+
+def _bernoulli_variance(amount: Decimal, p: Decimal) -> Decimal:
+    """``amount² p (1 − p)`` in cents, computed exactly whatever the digits (so that
+    variances add up the same in any order of partitions)."""
+    with localcontext(prec=120):
+        return (amount * amount * p * (1 - p)).quantize(_CENT)
 
 
 def _dec(x: float) -> Decimal:
