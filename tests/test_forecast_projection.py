@@ -274,9 +274,7 @@ def test_evidence_learned_with_other_settings_is_refused() -> None:
     assert err.value.argument == "learned"
     with pytest.raises(ArgumentError):
         ProjectionForecast(horizon=1, learned=evidence).compute(h, as_of="2024-08-01T00:00:00Z")
-    other = ProjectionForecast(horizon=1, segment_by="owner").learn(
-        h, as_of="2024-09-01T00:00:00Z"
-    )
+    other = ProjectionForecast(horizon=1, segment_by="owner").learn(h, as_of="2024-09-01T00:00:00Z")
     with pytest.raises(ArgumentError):
         evidence.merge(other)
     with pytest.raises(ArgumentError):
