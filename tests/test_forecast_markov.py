@@ -15,6 +15,7 @@ from pipelinekit import History, StageScheme, demo
 from pipelinekit.errors import ArgumentError
 from pipelinekit.forecasts.markov import (
     LOST_STATE,
+    QUANTUM,
     WON_STATE,
     MarkovChain,
     MarkovForecast,
@@ -414,7 +415,7 @@ def test_deal_chances_are_a_distribution_over_the_horizon(
         assert len(d.periods) == horizon
         assert all(0 <= p <= 1 for p in d.periods)
         assert sum(d.periods) <= d.win_probability + 1e-9
-        assert d.expected == (d.amount * Decimal(repr(d.win_probability))).quantize(Decimal("0.01"))
+        assert d.expected == (d.amount * Decimal(repr(d.win_probability))).quantize(QUANTUM)
     assert sum(r.expected for r in f.rows) == sum(d.expected for d in f.deals)
     assert [x.bucket for x in f.new_business] == labels
     for x, row in zip(f.new_business, f.rows, strict=False):

@@ -66,7 +66,7 @@ from pipelinekit._time import Instant, instant
 from pipelinekit.engine.bulk import bulk_work
 from pipelinekit.errors import ArgumentError
 from pipelinekit.forecasts._learned import Horizon, check_count, days_between, forecast_rows
-from pipelinekit.forecasts._placement import Placement, cents, place
+from pipelinekit.forecasts._placement import Placement, place
 from pipelinekit.forecasts._stays import StageCurve, Timing
 from pipelinekit.forecasts.new_business import (
     NewBusinessEvidence,
@@ -84,6 +84,7 @@ from pipelinekit.stages import StageScheme
 
 __all__ = [
     "LOST_STATE",
+    "QUANTUM",
     "WON_STATE",
     "MarkovChain",
     "MarkovEvidence",
@@ -925,7 +926,7 @@ class MarkovForecast:
                         f"no deal ever left stage {opp.stage!r} and it has no weight to fall "
                         "back on",
                     )
-                value = cents(placed.amount * Decimal(repr(row.win_probability)))
+                value = _fine(placed.amount * Decimal(repr(row.win_probability)))
                 allocations.append({placed.bucket: value})
                 periods = [0.0] * len(layout.periods)
                 if placed.bucket in first:
@@ -1005,6 +1006,12 @@ class MarkovForecast:
 
 
 _ZERO = Decimal(0)
+QUANTUM = Decimal("0.000001")
+"""The precision of the per-deal expected values (a millionth of the currency unit)."""
+
+
+def _fine(value: Decimal) -> Decimal:
+    return value.quantize(QUANTUM)
 
 
 def _deal(
@@ -1042,15 +1049,16 @@ def _spread(
 ) -> tuple[dict[str, Decimal], str]:
     """Split ``amount × ever`` over the periods by the chances of being won by each end.
 
-    Cumulative values are rounded to cents, so every share is >= 0 and they add up to the
+    Cumulative values are rounded to millionths (:data:`QUANTUM`: cents would round the
+    small chances of small deals away), so every share is >= 0 and they add up to the
     deal's expected value exactly; ``later`` takes what is not won within the horizon.
     Also returns the bucket with the largest share (``later`` for a deal worth nothing).
     """
-    expected = cents(amount * Decimal(repr(ever)))
+    expected = _fine(amount * Decimal(repr(ever)))
     out: dict[str, Decimal] = {}
     given = _ZERO
     for label, p in zip(labels, by_end, strict=True):
-        reached = min(expected, cents(amount * Decimal(repr(p))))
+        reached = min(expected, _fine(amount * Decimal(repr(p))))
         if reached > given:
             out[label] = reached - given
             given = reached
