@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Literal, cast, get_args
 
 from pipelinekit._rows import trusted
+from pipelinekit.calculators import Calculator
 from pipelinekit.errors import ArgumentError
 from pipelinekit.forecasts.result import (
     LATER,
@@ -47,7 +48,11 @@ _HUNDRED = Decimal(100)
 _ZERO = Decimal(0)
 _CENT = Decimal("0.01")
 
-ProbabilitySource = Literal["weights"] | Callable[[Opportunity], float] | Forecast
+ProbabilitySource = (
+    Literal["weights"] | Callable[[Opportunity], float] | Forecast | Calculator[Forecast]
+)
+"""Where the distribution forecasters take each deal's chance from: the stage weights, a
+function of the deal, a forecast's deals, or a forecaster run at the same ``as_of``."""
 
 
 @dataclass(frozen=True)
@@ -282,13 +287,20 @@ def check_probabilities(probabilities: object) -> ProbabilitySource:
     """Validate the ``probabilities`` argument of the distribution forecasters."""
     if probabilities == "weights" or isinstance(probabilities, Forecast):
         return probabilities
+    if is_forecaster(probabilities):
+        return cast(Calculator[Forecast], probabilities)
     if callable(probabilities) and not isinstance(probabilities, str):
         return probabilities
     raise ArgumentError(
         "probabilities",
-        "expected 'weights', a function Opportunity -> float in [0, 1], or a Forecast whose "
-        f"deals carry win probabilities; got {probabilities!r}",
+        "expected 'weights', a function Opportunity -> float in [0, 1], a Forecast whose "
+        f"deals carry win probabilities, or a forecaster; got {probabilities!r}",
     )
+
+
+def is_forecaster(source: object) -> bool:
+    """A calculator (an object with ``compute``) rather than a forecast, string or function."""
+    return not isinstance(source, str | Forecast) and callable(getattr(source, "compute", None))
 
 
 def probability_function(source: ProbabilitySource) -> Callable[[Opportunity], Decimal]:
@@ -303,6 +315,10 @@ def probability_function(source: ProbabilitySource) -> Callable[[Opportunity], D
     """
     if isinstance(source, str):
         return weight_probability
+    if is_forecaster(source):
+        raise ArgumentError(  # pragma: no cover - callers run the forecaster first
+            "probabilities", "run the forecaster at as_of and pass its Forecast"
+        )
     raw: Callable[[Opportunity], object]
     if isinstance(source, Forecast):
         table = {d.opportunity_id: d.win_probability for d in source.deals}
@@ -317,7 +333,7 @@ def probability_function(source: ProbabilitySource) -> Callable[[Opportunity], D
 
         raw = lookup
     else:
-        raw = source
+        raw = cast(Callable[[Opportunity], object], source)
 
     def checked(opp: Opportunity) -> Decimal:
         p = raw(opp)

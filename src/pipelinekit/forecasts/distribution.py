@@ -28,6 +28,17 @@ or below with probability 0.10 (the smallest ``x`` with ``P(X ≤ x) ≥ 0.10``)
 below with probability 0.90. The oil-and-gas convention is the reverse (P90 there is the
 amount exceeded with probability 0.90).
 
+**When.** With a probability source that says when (a learned forecaster such as
+:class:`~pipelinekit.forecasts.markov.MarkovForecast`, whose ``DealForecast.periods`` give
+each deal's chance of being won in each horizon period), a deal is not tied to the period
+of its typed close date: it brings its amount to period ``h`` with chance ``p_h`` and to
+``later`` with the rest, and a bucket's law is the sum over every deal with a chance there
+(a deal is won in at most one period; each bucket's law only needs its marginal chances).
+The source's new business joins each period's law as one of its past values, each equally
+likely. **Past errors** (``period_error``) multiply the open and new revenue by a factor
+drawn from the method's own past ``actual / forecast`` ratios
+(:mod:`pipelinekit.forecasts.period_error`), so the band carries what chance alone does not.
+
 :class:`MonteCarloForecast` simulates the same model with numpy (the ``sim`` extra) and can
 add a common shock per period: correlated deals, which widen the spread.
 
@@ -46,22 +57,24 @@ Example:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from pipelinekit._time import Instant, instant
 from pipelinekit.engine.bulk import bulk_work
 from pipelinekit.errors import ArgumentError
+from pipelinekit.forecasts._learned import check_count
 from pipelinekit.forecasts._placement import (
     GroupBy,
-    Layout,
     Placement,
     ProbabilitySource,
     check_probabilities,
@@ -69,9 +82,24 @@ from pipelinekit.forecasts._placement import (
     place,
     probability_function,
     skeleton_rows,
-    variance,
 )
-from pipelinekit.forecasts.result import DealForecast, Forecast, ForecastRow, std_of
+from pipelinekit.forecasts._spread import (
+    chances,
+    says_when,
+    source_forecast,
+    spread_deals,
+    spread_rows,
+    with_new_business,
+)
+from pipelinekit.forecasts.new_business import NewBusinessLag
+from pipelinekit.forecasts.period_error import (
+    PastForecast,
+    PeriodError,
+    check_period_error,
+    given_period_error,
+    learn_period_error,
+)
+from pipelinekit.forecasts.result import LATER, DealForecast, Forecast, ForecastRow, std_of
 from pipelinekit.history import History
 from pipelinekit.money import EXACT, FxRates, total
 from pipelinekit.periods import Period, PeriodKind
@@ -80,16 +108,24 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy
 
 __all__ = [
+    "SUPPORT",
     "DistributionForecast",
     "MonteCarloForecast",
     "OutcomeDistribution",
     "SimulatedForecast",
+    "TrialFactors",
     "TrialTotals",
 ]
 
-Law = Literal["exact", "mixture", "normal"]
+Timing = Literal["close date", "deal periods"]
+"""Where a deal's revenue may land: its close date's bucket, or every horizon period by the
+per-period chances of its probability source (``DealForecast.periods``)."""
+
+Law = Literal["exact", "mixture", "normal", "past errors"]
 """How a row's quantiles were found: ``exact``; ``mixture`` (largest deals exact, the rest
-normal); ``normal`` (``exact_limit=0``: every deal by the normal approximation)."""
+normal); ``normal`` (``exact_limit=0``: every deal by the normal approximation);
+``past errors`` (one of those, times the period's error factor: see
+:mod:`pipelinekit.forecasts.period_error`)."""
 
 MAX_EXACT_LIMIT = 24
 """The largest ``exact_limit`` accepted: 2**24 outcomes is already tens of seconds."""
@@ -134,8 +170,12 @@ class _Exact:
     cumulative: tuple[float, ...]
 
     @classmethod
-    def of(cls, won: Decimal, deals: Iterable[tuple[Decimal, float]]) -> _Exact:
-        law: dict[Decimal, float] = {won: 1.0}
+    def of(
+        cls, won: Decimal, deals: Iterable[tuple[Decimal, float]], new: tuple[Decimal, ...] = ()
+    ) -> _Exact:
+        law: dict[Decimal, float] = {}
+        for value in new or (_ZERO,):  # new business: each past value equally likely
+            law[won + value] = law.get(won + value, 0.0) + 1.0 / max(1, len(new))
         for amount, p in deals:
             if p == 0 or amount == 0:
                 continue
@@ -184,14 +224,21 @@ class _Mixture:
     law: Law
 
     @classmethod
-    def of(cls, won: Decimal, deals: list[tuple[Decimal, float]], whales: int) -> _Mixture:
+    def of(
+        cls,
+        won: Decimal,
+        deals: list[tuple[Decimal, float]],
+        whales: int,
+        new: tuple[Decimal, ...] = (),
+    ) -> _Mixture:
         ranked = sorted(deals, key=lambda d: -(d[0] * d[0] * Decimal(repr(d[1] * (1 - d[1])))))
         rest = ranked[whales:]
         mean = math.fsum(float(a) * p for a, p in rest)
         std = math.sqrt(math.fsum(float(a) ** 2 * p * (1 - p) for a, p in rest))
-        high = EXACT.add(won, total(a for a, _ in deals))
+        low = EXACT.add(won, min(new, default=_ZERO))
+        high = total((won, max(new, default=_ZERO), *(a for a, _ in deals)))
         law: Law = "mixture" if whales else "normal"
-        return cls(_Exact.of(won, ranked[:whales]), mean, std, won, high, law)
+        return cls(_Exact.of(won, ranked[:whales], new), mean, std, low, high, law)
 
     def _cdf(self, x: float) -> float:
         if self.std == 0:
@@ -227,15 +274,106 @@ class _Mixture:
 WHALES = 10
 """How many of a large bucket's deals (largest variance first) the approximation keeps exact."""
 
+SUPPORT = 512
+"""How many equally likely points the law of a bucket is reduced to, at most, before the
+period error factor multiplies it."""
+_NORMAL_POINTS = 32
 
-def _law_of(won: Decimal, deals: tuple[DealForecast, ...], exact_limit: int) -> _Exact | _Mixture:
-    pairs = [(d.amount, d.win_probability) for d in deals]
+
+@dataclass(frozen=True)
+class _Factored:
+    """``won + R·Y``: the law of ``won + Y`` with its open and new revenue ``Y`` multiplied
+    by the period's error factor ``R`` (discrete: the past ratios and 1, with their weights;
+    independent of ``Y``).
+
+    ``Y`` is the exact law's outcomes when they are at most :data:`SUPPORT`, else reduced to
+    :data:`SUPPORT` points of equal probability (their conditional means; the normal part of
+    a mixture first becomes 32 equally likely points). The law of ``won + R·Y`` is then
+    exact for that ``Y``: every factor times every point.
+    """
+
+    won: Decimal
+    values: tuple[float, ...]
+    cumulative: tuple[float, ...]
+
+    @classmethod
+    def of(
+        cls, base: _Exact | _Mixture, won: Decimal, factors: tuple[tuple[float, float], ...]
+    ) -> _Factored:
+        support = _support(base, won)
+        total = math.fsum(w for _, w in factors)
+        law: dict[float, float] = {}
+        for r, w in factors:
+            for y, p in support:
+                x = r * y
+                law[x] = law.get(x, 0.0) + p * w / total
+        values = tuple(sorted(law))
+        cumulative: list[float] = []
+        running = 0.0
+        for v in values:
+            running += law[v]
+            cumulative.append(running)
+        return cls(won, values, tuple(cumulative))
+
+    def quantile(self, q: float) -> Decimal:
+        i = bisect.bisect_left(self.cumulative, q - _TOLERANCE)
+        x = self.values[min(i, len(self.values) - 1)]
+        return (self.won + Decimal(repr(x))).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+
+    def at_least(self, target: Decimal) -> float:
+        i = bisect.bisect_left(self.values, float(target - self.won))
+        below = self.cumulative[i - 1] if i else 0.0
+        return min(1.0, max(0.0, 1 - below))
+
+
+def _support(base: _Exact | _Mixture, won: Decimal) -> list[tuple[float, float]]:
+    """The outcomes of ``base`` less ``won``, as at most :data:`SUPPORT` (value, chance)."""
+    if isinstance(base, _Exact):
+        pairs = [(float(v - won), p) for v, p in zip(base.values, base.probs, strict=True)]
+    else:
+        spread = [0.0]
+        if base.std > 0:
+            normal = NormalDist()
+            spread = [
+                base.std * normal.inv_cdf((i + 0.5) / _NORMAL_POINTS) for i in range(_NORMAL_POINTS)
+            ]
+        share = 1 / len(spread)
+        pairs = sorted(
+            (float(v - won) + base.mean + z, p * share)
+            for v, p in zip(base.big.values, base.big.probs, strict=True)
+            for z in spread
+        )
+    if len(pairs) <= SUPPORT:
+        return pairs
+    out: list[tuple[float, float]] = []
+    mass = weighted = 0.0
+    for y, p in pairs:
+        mass += p
+        weighted += y * p
+        if mass >= 1 / SUPPORT:
+            out.append((weighted / mass, mass))
+            mass = weighted = 0.0
+    if mass > 0:
+        out.append((weighted / mass, mass))
+    return out
+
+
+def _law_of(
+    won: Decimal,
+    pairs: list[tuple[Decimal, float]],
+    exact_limit: int,
+    new: tuple[Decimal, ...] = (),
+) -> _Exact | _Mixture:
+    """The law of ``won`` + the deals' Bernoulli amounts + new business (uniform over
+    its past values; a fixed amount when there is one value)."""
     if len(pairs) <= exact_limit:
-        return _Exact.of(won, pairs)
-    return _Mixture.of(won, pairs, min(WHALES, exact_limit))
+        return _Exact.of(won, pairs, new)
+    return _Mixture.of(won, pairs, min(WHALES, exact_limit), new)
 
 
-def _law_name(law: _Exact | _Mixture) -> Law:
+def _law_name(law: _Exact | _Mixture | _Factored) -> Law:
+    if isinstance(law, _Factored):
+        return "past errors"
     return "exact" if isinstance(law, _Exact) else law.law
 
 
@@ -251,19 +389,31 @@ class DistributionForecast(Forecast):
 
     Attributes:
         exact_limit: the most open deals in a bucket for which the law is exact.
+        timing: ``"close date"`` (each deal in the bucket of its expected close date) or
+            ``"deal periods"`` (each deal in every horizon period with the chance its
+            probability source gives it there, the rest of its probability in ``later``).
+        new_business: the probability source's new-business table (with ``"deal
+            periods"``): the past values each period's new business is drawn from.
+        period_error: per horizon period, the scale of its error factor (empty: none).
+        past_forecasts: the past forecasts a learned period error comes from.
+        notes: caveats (new business without evidence or without spread, ...).
     """
 
     exact_limit: int
-    _laws: dict[tuple[str, str | None], _Exact | _Mixture] = PrivateAttr(default_factory=dict)
+    timing: Timing = "close date"
+    new_business: tuple[NewBusinessLag, ...] = ()
+    period_error: tuple[PeriodError, ...] = ()
+    past_forecasts: tuple[PastForecast, ...] = ()
+    notes: tuple[str, ...] = ()
+    _laws: dict[tuple[str, str | None], _Exact | _Mixture | _Factored] = PrivateAttr(
+        default_factory=dict
+    )
 
-    def _law(self, bucket: str, group: str | None) -> _Exact | _Mixture:
+    def _law(self, bucket: str, group: str | None) -> _Exact | _Mixture | _Factored:
         key = (bucket, group)
         law = self._laws.get(key)
         if law is None:
-            row = self.row(bucket, group)
-            deals = tuple(d for d in self.deals if (d.bucket, d.group) == key)
-            law = _law_of(row.won, deals, self.exact_limit)
-            self._laws[key] = law
+            law = self._laws[key] = _row_law(self, self.row(bucket, group))
         return law
 
     def to_records(self) -> list[dict[str, Any]]:
@@ -308,34 +458,144 @@ class DistributionForecast(Forecast):
         Raises:
             ArgumentError: ``other`` is not a DistributionForecast with the same settings.
         """
-        if not isinstance(other, DistributionForecast) or other.exact_limit != self.exact_limit:
+        if not isinstance(other, DistributionForecast) or (
+            other.exact_limit,
+            other.timing,
+            other.new_business,
+            other.period_error,
+            other.past_forecasts,
+        ) != (
+            self.exact_limit,
+            self.timing,
+            self.new_business,
+            self.period_error,
+            self.past_forecasts,
+        ):
             raise ArgumentError(
-                "other", "can only merge a DistributionForecast with the same exact_limit"
+                "other",
+                "can only merge a DistributionForecast with the same exact_limit, timing, "
+                "new business and period error (forecast the partitions with a learned "
+                "forecaster given the merged evidence, and a given period_error)",
             )
-        return _with_laws(super().merge(other))
+        merged = super().merge(other)
+        new = {(r.bucket, r.group): r.new for r in (*other.rows, *self.rows)}
+        rows = tuple(r.model_copy(update={"new": new[r.bucket, r.group]}) for r in merged.rows)
+        return _with_laws(merged.model_copy(update={"rows": rows}))
+
+
+def _labels(forecast: Forecast) -> list[str]:
+    """The forecast's horizon periods, in order."""
+    out: list[str] = []
+    for r in forecast.rows:
+        if r.end is not None and r.bucket not in out:
+            out.append(r.bucket)
+    return out
+
+
+def _pairs(forecast: DistributionForecast, row: ForecastRow) -> list[tuple[Decimal, float]]:
+    """(amount, chance of landing in the row) of every deal with a chance there."""
+    key = (row.bucket, row.group)
+    if forecast.timing == "close date":
+        return [(d.amount, d.win_probability) for d in forecast.deals if (d.bucket, d.group) == key]
+    labels = _labels(forecast)
+    if row.bucket not in (*labels, LATER):
+        return []
+    at = labels.index(row.bucket) if row.bucket != LATER else len(labels)
+    out: list[tuple[Decimal, float]] = []
+    for d in forecast.deals:
+        if d.group == row.group:
+            c = chances(d, len(labels))[at]
+            if c > 0:
+                out.append((d.amount, float(c)))
+    return out
+
+
+def _new_values(forecast: DistributionForecast, row: ForecastRow) -> tuple[Decimal, ...]:
+    return _new_values_of(forecast.new_business, row)
+
+
+def _new_values_of(table: tuple[NewBusinessLag, ...], row: ForecastRow) -> tuple[Decimal, ...]:
+    """The values the row's new business is drawn from (none: no new business)."""
+    for x in table:
+        if x.bucket == row.bucket and x.values and row.group is None:
+            return x.values
+    return (row.new,) if row.new else ()
+
+
+def _new_variance(values: tuple[Decimal, ...]) -> Decimal:
+    if len(values) < 2:
+        return _ZERO
+    mean = sum(values, _ZERO) / len(values)
+    return sum(((v - mean) ** 2 for v in values), _ZERO) / len(values)
+
+
+def _factors(errors: tuple[PeriodError, ...], bucket: str) -> tuple[tuple[float, float], ...]:
+    """The error factors of a bucket (none for labelled buckets, without period error or
+    without a past forecast)."""
+    for e in errors:
+        if e.bucket == bucket and e.ratios:
+            return e.factors()
+    return ()
+
+
+def _row_law(forecast: DistributionForecast, row: ForecastRow) -> _Exact | _Mixture | _Factored:
+    pairs = _pairs(forecast, row)
+    law = _law_of(row.won, pairs, forecast.exact_limit, _new_values(forecast, row))
+    factors = _factors(forecast.period_error, row.bucket)
+    return _Factored.of(law, row.won, factors) if factors else law
 
 
 def _with_laws(forecast: Forecast) -> DistributionForecast:
     """A fresh DistributionForecast whose rows carry std and quantiles of their laws."""
     assert isinstance(forecast, DistributionForecast)  # merge and compute only pass these
-    by_key: dict[tuple[str, str | None], list[DealForecast]] = {}
-    for d in forecast.deals:
-        by_key.setdefault((d.bucket, d.group), []).append(d)
     rows = []
-    laws: dict[tuple[str, str | None], _Exact | _Mixture] = {}
+    laws: dict[tuple[str, str | None], _Exact | _Mixture | _Factored] = {}
     for row in forecast.rows:
-        deals = tuple(by_key.get((row.bucket, row.group), ()))
-        law = laws[(row.bucket, row.group)] = _law_of(row.won, deals, forecast.exact_limit)
+        pairs = _pairs(forecast, row)
+        new = _new_values(forecast, row)
+        law = laws[(row.bucket, row.group)] = _row_law(forecast, row)
         p10, p50, p90 = (law.quantile(q) for q in _QUANTILES)
-        rows.append(
-            row.model_copy(
-                update={"std": std_of(variance(deals)), "p10": p10, "p50": p50, "p90": p90}
+        spread = _pair_variance(pairs) + _new_variance(new)
+        factors = _factors(forecast.period_error, row.bucket)
+        if factors:  # Var(R·Y) = E[R²] (Var Y + E[Y]²) − E[R]² E[Y]²
+            total = sum((Decimal(repr(w)) for _, w in factors), _ZERO)
+            r1 = sum((Decimal(repr(r)) * Decimal(repr(w)) for r, w in factors), _ZERO) / total
+            r2 = sum((Decimal(repr(r)) ** 2 * Decimal(repr(w)) for r, w in factors), _ZERO)
+            mean = sum((a * Decimal(repr(p)) for a, p in pairs), _ZERO) + sum(new, _ZERO) / max(
+                1, len(new)
             )
+            spread = r2 / total * (spread + mean * mean) - r1 * r1 * mean * mean
+        rows.append(
+            row.model_copy(update={"std": std_of(spread), "p10": p10, "p50": p50, "p90": p90})
         )
     # a new instance, not model_copy: model_copy would share the law cache of the original
     fresh = DistributionForecast.model_validate({**dict(forecast), "rows": tuple(rows)})
     fresh._laws.update(laws)
     return fresh
+
+
+def _pair_variance(pairs: list[tuple[Decimal, float]]) -> Decimal:
+    """Σ a² p (1 − p), exactly in the decimals of the chances."""
+    total = _ZERO
+    for a, p in pairs:
+        q = Decimal(repr(p))
+        total += a * a * q * (1 - q)
+    return total
+
+
+@dataclass(frozen=True)
+class _Laid:
+    """Deals and rows laid out at ``when`` (before the laws)."""
+
+    when: datetime
+    currency: str | None
+    deals: tuple[DealForecast, ...]
+    rows: dict[tuple[str, str | None], ForecastRow]
+    timing: Timing
+    new_business: tuple[NewBusinessLag, ...]
+    notes: tuple[str, ...]
+    period_error: tuple[PeriodError, ...] = ()
+    past_forecasts: tuple[PastForecast, ...] = ()
 
 
 class _Configured:
@@ -352,7 +612,11 @@ class _Configured:
         rates: FxRates | None,
         tz: tzinfo,
         categories: Mapping[str, str] | None,
+        period_error: Literal["learned"] | Sequence[PeriodError] | None = None,
+        error_periods: int = 6,
     ) -> None:
+        self.period_error = check_period_error(period_error)
+        self.error_periods = check_count("error_periods", error_periods, low=1)
         self.period = period
         self.horizon = horizon
         self.group_by = group_by
@@ -371,35 +635,92 @@ class _Configured:
             categories=categories,
         )
 
-    def _lay_out(
-        self, history: History, as_of: Instant
-    ) -> tuple[Any, Layout, tuple[DealForecast, ...], dict[tuple[str, str | None], ForecastRow]]:
+    def _lay_out(self, history: History, as_of: Instant) -> _Laid:
         when = instant(as_of, argument="as_of")
         pipeline = history.until(when).as_of(when)
         layout = place(self._placement, pipeline, when)
-        deals = deal_forecasts(layout, probability_function(self.probabilities))
-        rows = skeleton_rows(layout, deals, grouped=self._placement.group_by is not None)
-        return when, layout, deals, rows
+        grouped = self._placement.group_by is not None
+        source = source_forecast(self.probabilities, history, when)
+        if isinstance(source, Forecast) and says_when(source, layout):
+            deals = spread_deals(layout, source)
+            rows = spread_rows(layout, deals, grouped)
+            notes: list[str] = []
+            labels = [p.label for p in layout.periods]
+            table = with_new_business(rows, source, labels, grouped, notes)
+            currency = layout.currency
+            if currency is None and any(r.new for r in rows.values()):
+                currency = source.currency
+            laid = _Laid(when, currency, deals, rows, "deal periods", table, tuple(notes))
+        else:
+            deals = deal_forecasts(layout, probability_function(source))
+            rows = skeleton_rows(layout, deals, grouped=grouped)
+            laid = _Laid(when, layout.currency, deals, rows, "close date", (), ())
+        return self._with_errors(laid, history, layout.periods)
+
+    def _with_errors(self, laid: _Laid, history: History, periods: tuple[Period, ...]) -> _Laid:
+        """The period error given, or learned from this forecaster's past forecasts."""
+        if self.period_error is None:
+            return laid
+        if self.period_error != "learned":
+            table = cast(tuple[PeriodError, ...], self.period_error)
+            return dataclasses.replace(laid, period_error=given_period_error(table, periods))
+        plain = OutcomeDistribution(
+            period=self._placement.kind,
+            horizon=self.horizon,
+            group_by=self.group_by,
+            probabilities=self.probabilities,
+            currency=self.currency,
+            rates=self.rates,
+            tz=self.tz,
+            categories=self.categories,
+        )
+        notes = list(laid.notes)
+        errors, past = learn_period_error(
+            lambda h, at: plain.compute(h, as_of=at),
+            history,
+            laid.when,
+            periods,
+            tz=self._placement.tz,
+            currency=self.currency,
+            rates=self.rates,
+            origins=self.error_periods,
+            notes=notes,
+        )
+        return dataclasses.replace(
+            laid, period_error=errors, past_forecasts=past, notes=tuple(notes)
+        )
 
 
 class OutcomeDistribution(_Configured):
-    """The exact (or Cornish-Fisher) distribution of each period's revenue, independent deals.
+    """The exact (or approximated) distribution of each period's revenue, independent deals.
 
-    Deals are placed exactly as in
+    With ``"weights"`` or a function, deals are placed exactly as in
     :class:`~pipelinekit.forecasts.weighted.WeightedForecast` (period of the expected close
     date; ``later``, ``overdue``, ``no close date`` buckets; won revenue in the period it
-    was won).
+    was won). With a forecast (or forecaster) whose deals say when
+    (``DealForecast.periods``), each deal may land in every horizon period with the chance it
+    gives there (``timing="deal periods"``), and its new business comes along.
 
     Args:
         period, horizon, group_by, currency, rates, tz, categories: as for
             :class:`~pipelinekit.forecasts.weighted.WeightedForecast`.
         probabilities: each open deal's win probability: ``"weights"`` (override, else
-            stage weight, / 100), a function ``Opportunity -> float`` in [0, 1], or a
+            stage weight, / 100), a function ``Opportunity -> float`` in [0, 1], a
             :class:`Forecast` whose ``deals`` carry ``win_probability`` (e.g. a learned
-            forecaster's calibrated scores).
+            forecaster's calibrated scores), or a forecaster (e.g.
+            ``MarkovForecast(horizon=3)``), run at the same ``as_of``. A forecast whose
+            deals carry ``periods`` also gives each deal's timing, and its ``new`` column
+            (with the spread of a :class:`~pipelinekit.forecasts.new_business.NewBusinessLag`
+            table) the new business; its periods must start with this forecast's.
         exact_limit: a bucket with at most this many open deals gets the exact law;
             0 to 24. The work grows as the number of distinct outcomes, up to 2**n:
             20 deals with all-distinct sums (335 326 outcomes) took 1.2 s here.
+        period_error: the method's own past errors in the bands
+            (:mod:`pipelinekit.forecasts.period_error`): ``None`` (chance alone),
+            ``"learned"`` (from this forecaster's forecasts at ``error_periods`` earlier
+            origins: the forecast costs that many more), or the ``period_error`` table of an
+            earlier forecast (to forecast partitions with the whole's errors).
+        error_periods: how many past forecasts of each lag ``"learned"`` uses (>= 1).
 
     Raises:
         ArgumentError: a bad argument, named in ``.argument``.
@@ -423,6 +744,8 @@ class OutcomeDistribution(_Configured):
         rates: FxRates | None = None,
         tz: tzinfo = UTC,
         categories: Mapping[str, str] | None = None,
+        period_error: Literal["learned"] | Sequence[PeriodError] | None = None,
+        error_periods: int = 6,
     ) -> None:
         self._configure(
             period=period,
@@ -433,6 +756,8 @@ class OutcomeDistribution(_Configured):
             rates=rates,
             tz=tz,
             categories=categories,
+            period_error=period_error,
+            error_periods=error_periods,
         )
         if (
             isinstance(exact_limit, bool)
@@ -456,14 +781,19 @@ class OutcomeDistribution(_Configured):
             return self._compute(history, as_of)
 
     def _compute(self, history: History, as_of: Instant) -> DistributionForecast:
-        when, layout, deals, rows = self._lay_out(history, as_of)
+        laid = self._lay_out(history, as_of)
         forecast = DistributionForecast(
             method="distribution",
-            as_of=when,
-            currency=layout.currency,
-            rows=tuple(rows.values()),
-            deals=deals,
+            as_of=laid.when,
+            currency=laid.currency,
+            rows=tuple(laid.rows.values()),
+            deals=laid.deals,
             exact_limit=self.exact_limit,
+            timing=laid.timing,
+            new_business=laid.new_business,
+            period_error=laid.period_error,
+            past_forecasts=laid.past_forecasts,
+            notes=laid.notes,
         )
         return _with_laws(forecast)
 
@@ -481,6 +811,15 @@ class TrialTotals(BaseModel):
     cents: tuple[int, ...] = Field(repr=False)
 
 
+class TrialFactors(BaseModel):
+    """Per-trial error factors of one period (see :mod:`pipelinekit.forecasts.period_error`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket: str
+    factors: tuple[float, ...] = Field(repr=False)
+
+
 class SimulatedForecast(Forecast):
     """A :class:`Forecast` from a Monte Carlo simulation; it keeps per-trial totals.
 
@@ -493,24 +832,57 @@ class SimulatedForecast(Forecast):
         trials, seed, shock: the simulation's settings.
         totals: per bucket and group, the simulated open revenue of every trial (cents);
             kept so that forecasts of a split of opportunities merge exactly.
+        new_totals: per period, the simulated new business of every trial (cents): one of
+            the past values of the source's new-business table, drawn per trial from a
+            stream keyed by ``seed`` and the period (the same in every partition).
+        factors: per period with a period error, the error factor of every trial (drawn
+            from a stream keyed by ``seed`` and the period); a trial's revenue is its won
+            revenue plus the factor times its open and new revenue.
+        timing, new_business, period_error, past_forecasts, notes: as for
+            :class:`DistributionForecast`.
     """
 
     trials: int
     seed: int
     shock: float
     totals: tuple[TrialTotals, ...] = Field(default=(), repr=False)
+    new_totals: tuple[TrialTotals, ...] = Field(default=(), repr=False)
+    factors: tuple[TrialFactors, ...] = Field(default=(), repr=False)
+    timing: Timing = "close date"
+    new_business: tuple[NewBusinessLag, ...] = ()
+    period_error: tuple[PeriodError, ...] = ()
+    past_forecasts: tuple[PastForecast, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def _cents(self, bucket: str, group: str | None) -> tuple[int, ...]:
+        """Per trial: open revenue plus new business of the bucket, times the trial's
+        error factor (cents)."""
+        found: tuple[int, ...] | None = None
+        for t in self.totals:
+            if t.bucket == bucket and t.group == group:
+                found = t.cents
+        if found is None:
+            self.row(bucket, group)  # raises for an unknown bucket
+            found = (0,) * self.trials
+        for t in self.new_totals:
+            if t.bucket == bucket and t.group == group:
+                found = tuple(a + b for a, b in zip(found, t.cents, strict=True))
+        for f in self.factors:
+            if f.bucket == bucket:
+                found = tuple(round(c * r) for c, r in zip(found, f.factors, strict=True))
+        return found
+
+    def _open(self, bucket: str, group: str | None) -> tuple[int, ...]:
         for t in self.totals:
             if t.bucket == bucket and t.group == group:
                 return t.cents
-        self.row(bucket, group)  # raises for an unknown bucket
         return (0,) * self.trials
 
     def probability_of_reaching(
         self, target: Decimal | int | str | float, period: str | Period, group: str | None = None
     ) -> float:
-        """The share of trials whose revenue of ``period`` (won included) is >= ``target``."""
+        """The share of trials whose revenue of ``period`` (won and new business included)
+        is >= ``target``."""
         goal = _decimal(target, "target")
         bucket = _bucket_of(period)
         won = self.row(bucket, group).won
@@ -525,19 +897,45 @@ class SimulatedForecast(Forecast):
         of a period from a stream keyed by ``seed`` and the bucket, so the trials of two
         partitions line up: merged, they equal the simulation of the whole, exactly.
 
+        New business belongs to the probability source's shared evidence and is kept once.
+
         Raises:
             ArgumentError: ``other`` is not a SimulatedForecast with the same trials,
-                seed and shock.
+                seed, shock, timing and new business.
         """
         if not isinstance(other, SimulatedForecast) or (
             other.trials,
             other.seed,
             other.shock,
-        ) != (self.trials, self.seed, self.shock):
+            other.timing,
+            other.new_business,
+            other.new_totals,
+            other.period_error,
+            other.past_forecasts,
+        ) != (
+            self.trials,
+            self.seed,
+            self.shock,
+            self.timing,
+            self.new_business,
+            self.new_totals,
+            self.period_error,
+            self.past_forecasts,
+        ):
             raise ArgumentError(
-                "other", "can only merge a SimulatedForecast with the same trials, seed and shock"
+                "other",
+                "can only merge a SimulatedForecast with the same trials, seed, shock, "
+                "timing, new business and period error",
             )
         merged = super().merge(other)
+        new = {(r.bucket, r.group): r.new for r in (*other.rows, *self.rows)}
+        merged = merged.model_copy(
+            update={
+                "rows": tuple(
+                    r.model_copy(update={"new": new[r.bucket, r.group]}) for r in merged.rows
+                )
+            }
+        )
         sums: dict[tuple[str, str | None], tuple[int, ...]] = {}
         for t in (*self.totals, *other.totals):
             key = (t.bucket, t.group)
@@ -562,9 +960,9 @@ def _summarise(forecast: SimulatedForecast) -> SimulatedForecast:
     rows = []
     n = forecast.trials
     for row in forecast.rows:
+        opened = Decimal(sum(forecast._open(row.bucket, row.group))) / Decimal(n)
         cents = sorted(forecast._cents(row.bucket, row.group))
-        summed = sum(cents)
-        mean = Decimal(summed) / Decimal(n)
+        mean = Decimal(sum(cents)) / Decimal(n)
         var = sum((Decimal(c) - mean) ** 2 for c in cents) / Decimal(n)
         quantiles = [
             Decimal(cents[max(0, math.ceil(round(q * n, 9)) - 1)]) / 100 for q in _QUANTILES
@@ -572,7 +970,7 @@ def _summarise(forecast: SimulatedForecast) -> SimulatedForecast:
         rows.append(
             row.model_copy(
                 update={
-                    "expected": (mean / 100).quantize(_CENT),
+                    "expected": (opened / 100).quantize(_CENT),
                     "std": (var.sqrt() / 100).quantize(_CENT),
                     "p10": EXACT.add(row.won, quantiles[0]),
                     "p50": EXACT.add(row.won, quantiles[1]),
@@ -591,7 +989,10 @@ def _words(text: str) -> list[int]:
 class MonteCarloForecast(_Configured):
     """Simulate each period's revenue (numpy; ``pip install 'pipelinekit[sim]'``).
 
-    In every trial each open deal is won with its probability; with ``shock > 0`` all deals
+    In every trial each open deal is won with its probability (with a source that says
+    when, in one of the horizon periods or ``later``, by its chances there; the new business
+    of a period is one of its past values, drawn per trial; past errors multiply a trial's
+    open and new revenue by one of their factors); with ``shock > 0`` all deals
     of a bucket share one draw ``Z ~ N(0, 1)`` per trial and are won with
     ``p' = clip(p (1 + shock Z), 0, 1)``: a good or bad month for everyone, so deals are
     correlated and the spread widens (clipping makes the mean drift slightly from
@@ -608,8 +1009,9 @@ class MonteCarloForecast(_Configured):
         trials: number of simulated scenarios (>= 1).
         seed: a non-negative integer seed.
         shock: the common per-bucket shock's scale (>= 0; 0 = independent deals).
-        period, horizon, group_by, probabilities, currency, rates, tz, categories: as for
-            :class:`OutcomeDistribution`.
+        period, horizon, group_by, probabilities, currency, rates, tz, categories,
+            period_error, error_periods: as for :class:`OutcomeDistribution` (the learned
+            past errors come from :class:`OutcomeDistribution`'s forecasts, without shock).
 
     Raises:
         ArgumentError: a bad argument, named in ``.argument``.
@@ -640,6 +1042,8 @@ class MonteCarloForecast(_Configured):
         rates: FxRates | None = None,
         tz: tzinfo = UTC,
         categories: Mapping[str, str] | None = None,
+        period_error: Literal["learned"] | Sequence[PeriodError] | None = None,
+        error_periods: int = 6,
     ) -> None:
         self._configure(
             period=period,
@@ -650,6 +1054,8 @@ class MonteCarloForecast(_Configured):
             rates=rates,
             tz=tz,
             categories=categories,
+            period_error=period_error,
+            error_periods=error_periods,
         )
         if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
             raise ArgumentError("trials", f"expected a whole number of trials >= 1, got {trials!r}")
@@ -685,43 +1091,90 @@ class MonteCarloForecast(_Configured):
     def _compute(self, history: History, as_of: Instant) -> SimulatedForecast:
         import numpy as np  # found by compute
 
-        when, layout, deals, rows = self._lay_out(history, as_of)
-        by_key: dict[tuple[str, str | None], list[DealForecast]] = {}
-        for d in deals:
-            by_key.setdefault((d.bucket, d.group), []).append(d)
+        laid = self._lay_out(history, as_of)
+        trials = self.trials
         shocks: dict[str, numpy.ndarray] = {}
-        totals = []
-        for key in rows:
-            members = by_key.get(key, [])
-            if not members:
-                continue
-            bucket = key[0]
-            if self.shock and bucket not in shocks:
+
+        def shock(bucket: str) -> numpy.ndarray:
+            if bucket not in shocks:
                 rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1, *_words(bucket)]))
-                shocks[bucket] = rng.standard_normal(self.trials)
-            cents = np.zeros(self.trials, dtype=np.int64)
-            for d in members:
-                rng = np.random.default_rng(
-                    np.random.SeedSequence([self.seed, 0, *_words(d.opportunity_id)])
-                )
-                u = rng.random(self.trials)
-                p: float | numpy.ndarray = d.win_probability
-                if self.shock:
-                    p = np.clip(d.win_probability * (1 + self.shock * shocks[bucket]), 0.0, 1.0)
-                amount = int((d.amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-                cents += np.where(u < p, amount, 0).astype(np.int64)
-            totals.append(
-                TrialTotals(bucket=key[0], group=key[1], cents=tuple(int(c) for c in cents))
+                shocks[bucket] = rng.standard_normal(trials)
+            return shocks[bucket]
+
+        sums: dict[tuple[str, str | None], numpy.ndarray] = {}
+        labels = [key[0] for key in laid.rows if laid.rows[key].end is not None]
+        labels = list(dict.fromkeys(labels))
+        for d in laid.deals:
+            rng = np.random.default_rng(
+                np.random.SeedSequence([self.seed, 0, *_words(d.opportunity_id)])
             )
+            u = rng.random(trials)
+            amount = int((d.amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+            if laid.timing == "close date":
+                places = [(d.bucket, d.win_probability)]
+            else:
+                spread = chances(d, len(labels))
+                places = [(b, float(c)) for b, c in zip((*labels, LATER), spread, strict=True)]
+            low: float | numpy.ndarray = 0.0
+            for bucket, p in places:
+                if p <= 0:
+                    continue
+                q: float | numpy.ndarray = p
+                if self.shock:
+                    q = np.clip(p * (1 + self.shock * shock(bucket)), 0.0, 1.0)
+                high = np.minimum(low + q, 1.0)
+                hit = (u >= low) & (u < high)
+                key = (bucket, d.group)
+                if key not in sums:
+                    sums[key] = np.zeros(trials, dtype=np.int64)
+                sums[key] += np.where(hit, amount, 0).astype(np.int64)
+                low = high
+        totals = tuple(
+            TrialTotals(bucket=b, group=g, cents=tuple(int(c) for c in sums[(b, g)]))
+            for (b, g) in laid.rows
+            if (b, g) in sums
+        )
+        new_totals = []
+        for row in laid.rows.values():
+            values = _new_values_of(laid.new_business, row)
+            if not values:
+                continue
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, 2, *_words(row.bucket)]))
+            picks = rng.integers(0, len(values), trials)
+            cents = [int((v * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)) for v in values]
+            new_totals.append(
+                TrialTotals(
+                    bucket=row.bucket, group=row.group, cents=tuple(cents[i] for i in picks)
+                )
+            )
+        factors = []
+        for e in laid.period_error:
+            if e.ratios:
+                rng = np.random.default_rng(
+                    np.random.SeedSequence([self.seed, 3, *_words(e.bucket)])
+                )
+                values, weights = zip(*e.factors(), strict=True)
+                share = np.array(weights) / math.fsum(weights)
+                picks = rng.choice(len(values), size=trials, p=share)
+                factors.append(
+                    TrialFactors(bucket=e.bucket, factors=tuple(float(values[i]) for i in picks))
+                )
         forecast = SimulatedForecast(
             method="monte-carlo",
-            as_of=when,
-            currency=layout.currency,
-            rows=tuple(rows.values()),
-            deals=deals,
-            trials=self.trials,
+            as_of=laid.when,
+            currency=laid.currency,
+            rows=tuple(laid.rows.values()),
+            deals=laid.deals,
+            trials=trials,
             seed=self.seed,
             shock=self.shock,
-            totals=tuple(totals),
+            totals=totals,
+            new_totals=tuple(new_totals),
+            factors=tuple(factors),
+            timing=laid.timing,
+            new_business=laid.new_business,
+            period_error=laid.period_error,
+            past_forecasts=laid.past_forecasts,
+            notes=laid.notes,
         )
         return _summarise(forecast)
