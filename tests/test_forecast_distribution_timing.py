@@ -25,6 +25,7 @@ from pipelinekit.forecasts.markov import MarkovForecast
 from pipelinekit.forecasts.new_business import NewBusinessLag
 from pipelinekit.forecasts.period_error import PeriodError
 from pipelinekit.forecasts.result import DealForecast, Forecast, ForecastRow
+from pipelinekit.money import total
 from pipelinekit.testing import check_calculator
 
 AS_OF = "2024-03-15T12:00:00+00:00"
@@ -344,3 +345,32 @@ def test_learned_sources_and_errors_keep_the_calculator_laws(seed: int) -> None:
             assert reach == sorted(reach, reverse=True)
         for d in f.deals:
             assert sum(d.periods) <= d.win_probability + 1e-9
+
+
+def test_spread_deals_merge_exactly_whatever_the_digits() -> None:
+    amounts = ("999999999999999", "7.1234567890123456789", "0.333333333333333333333")
+    records: list[dict[str, Any]] = []
+    for i, amount in enumerate(amounts * 4):
+        oid = f"d{i}"
+        records.append(
+            {"type": "opened", "opportunity_id": oid, "at": f"2024-01-{i + 1:02d}T00:00:00Z",
+             "stage": "prospecting", "amount": amount, "currency": "EUR"}
+        )  # fmt: skip
+        if i % 3 != 2:
+            stage = "closed-won" if i % 2 else "qualification"
+            records.append(
+                {"type": "stage_changed", "opportunity_id": oid,
+                 "at": f"2024-02-{i + 1:02d}T00:00:00Z", "stage": stage}
+            )  # fmt: skip
+    h = History.from_records(records, scheme=schemes.get("salesforce"))
+    when = "2024-03-10T00:00:00Z"
+    source = MarkovForecast(horizon=2, learned=MarkovForecast(horizon=2).learn(h, as_of=when))
+    od = OutcomeDistribution(horizon=2, probabilities=source)
+    parts = h.partition(3)
+    merged = od.compute(parts[0], as_of=when)
+    for part in parts[1:]:
+        merged = merged.merge(od.compute(part, as_of=when))
+    whole = od.compute(h, as_of=when)
+    assert whole.timing == "deal periods"
+    assert merged.rows == whole.rows
+    assert total(r.expected for r in whole.rows) == total(d.expected for d in whole.deals)

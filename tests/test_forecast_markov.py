@@ -446,3 +446,27 @@ def test_markov_forecast_and_learner_keep_the_calculator_laws(history: History) 
     )
     laws = check_calculator(MarkovForecast(horizon=2).learner(), history, merge=True)
     assert laws == ("no-look-ahead", "determinism", "merge")
+
+
+def test_partitions_merge_exactly_whatever_the_digits() -> None:
+    # amounts whose sums need more than the default 28 significant digits
+    amounts = ("999999999999999", "7.1234567890123456789", "0.333333333333333333333")
+    records: list[dict[str, Any]] = []
+    for i, amount in enumerate(amounts * 3):
+        oid = f"d{i}"
+        records.append(_opened(oid, f"2024-01-{i + 1:02d}", "a", amount))
+        if i % 3 == 0:
+            records.append(_moved(oid, f"2024-01-{i + 12:02d}", "b"))
+        if i % 4 == 1:
+            records.append(_moved(oid, f"2024-01-{i + 14:02d}", "won" if i % 2 else "lost"))
+    h = History.from_records(records, scheme=SCHEME)
+    forecaster = MarkovForecast(horizon=2)
+    evidence = forecaster.learn(h, as_of=AS_OF)
+    using = MarkovForecast(horizon=2, learned=evidence)
+    parts = h.partition(3)
+    merged = using.compute(parts[0], as_of=AS_OF)
+    for part in parts[1:]:
+        merged = merged.merge(using.compute(part, as_of=AS_OF))
+    whole = forecaster.compute(h, as_of=AS_OF)
+    assert merged == whole
+    assert sum(d.expected for d in whole.deals) > Decimal("999999999999999") * Decimal("0.01")

@@ -27,6 +27,7 @@ from pipelinekit.forecasts._placement import Layout, ProbabilitySource, is_forec
 from pipelinekit.forecasts.new_business import NewBusinessLag, no_evidence_note
 from pipelinekit.forecasts.result import LATER, DealForecast, Forecast, ForecastRow
 from pipelinekit.history import History
+from pipelinekit.money import EXACT, total
 
 _ZERO = Decimal(0)
 _DEAL_FIELDS = set(DealForecast.model_fields)
@@ -79,7 +80,7 @@ def says_when(source: ProbabilitySource, layout: Layout) -> bool:
 def chances(deal: DealForecast, periods: int) -> tuple[Decimal, ...]:
     """The deal's chance in each of the first ``periods`` periods, then in ``later``."""
     inside = tuple(Decimal(repr(p)) for p in deal.periods[:periods])
-    rest = Decimal(repr(deal.win_probability)) - sum(inside, _ZERO)
+    rest = EXACT.subtract(Decimal(repr(deal.win_probability)), total(inside))
     return (*inside, max(rest, _ZERO))
 
 
@@ -120,7 +121,7 @@ def spread_deals(layout: Layout, source: Forecast) -> tuple[DealForecast, ...]:
                     "stage": placed.opportunity.stage,
                     "amount": placed.amount,
                     "win_probability": theirs.win_probability,
-                    "expected": placed.amount * sum(spread, _ZERO),
+                    "expected": EXACT.multiply(placed.amount, total(spread)),
                     "bucket": labels[best] if best < len(labels) else LATER,
                     "group": placed.group,
                     "category": placed.category,
@@ -154,11 +155,11 @@ def spread_rows(
         for bucket, c in zip((*labels, LATER), chances(d, len(labels)), strict=True):
             if c > 0:
                 key = (bucket, d.group)
-                expected[key] = expected.get(key, _ZERO) + d.amount * c
+                expected[key] = EXACT.add(expected.get(key, _ZERO), EXACT.multiply(d.amount, c))
                 count[key] = count.get(key, 0) + 1
     won: dict[tuple[str, str | None], Decimal] = {}
     for w in layout.won:
-        won[(w.bucket, w.group)] = won.get((w.bucket, w.group), _ZERO) + w.amount
+        won[(w.bucket, w.group)] = EXACT.add(won.get((w.bucket, w.group), _ZERO), w.amount)
     rows: dict[tuple[str, str | None], ForecastRow] = {}
     for period in layout.periods:
         for g in groups:

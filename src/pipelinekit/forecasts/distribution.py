@@ -175,7 +175,8 @@ class _Exact:
     ) -> _Exact:
         law: dict[Decimal, float] = {}
         for value in new or (_ZERO,):  # new business: each past value equally likely
-            law[won + value] = law.get(won + value, 0.0) + 1.0 / max(1, len(new))
+            start = EXACT.add(won, value)
+            law[start] = law.get(start, 0.0) + 1.0 / max(1, len(new))
         for amount, p in deals:
             if p == 0 or amount == 0:
                 continue
@@ -523,10 +524,11 @@ def _new_values_of(table: tuple[NewBusinessLag, ...], row: ForecastRow) -> tuple
 
 
 def _new_variance(values: tuple[Decimal, ...]) -> Decimal:
+    """The variance of new business drawn uniformly from ``values``."""
     if len(values) < 2:
         return _ZERO
-    mean = sum(values, _ZERO) / len(values)
-    return sum(((v - mean) ** 2 for v in values), _ZERO) / len(values)
+    mean = total(values) / len(values)
+    return total(EXACT.power(EXACT.subtract(v, mean), 2) for v in values) / len(values)
 
 
 def _factors(errors: tuple[PeriodError, ...], bucket: str) -> tuple[tuple[float, float], ...]:
@@ -558,13 +560,14 @@ def _with_laws(forecast: Forecast) -> DistributionForecast:
         spread = _pair_variance(pairs) + _new_variance(new)
         factors = _factors(forecast.period_error, row.bucket)
         if factors:  # Var(R·Y) = E[R²] (Var Y + E[Y]²) − E[R]² E[Y]²
-            total = sum((Decimal(repr(w)) for _, w in factors), _ZERO)
-            r1 = sum((Decimal(repr(r)) * Decimal(repr(w)) for r, w in factors), _ZERO) / total
-            r2 = sum((Decimal(repr(r)) ** 2 * Decimal(repr(w)) for r, w in factors), _ZERO)
-            mean = sum((a * Decimal(repr(p)) for a, p in pairs), _ZERO) + sum(new, _ZERO) / max(
-                1, len(new)
-            )
-            spread = r2 / total * (spread + mean * mean) - r1 * r1 * mean * mean
+            weight = math.fsum(w for _, w in factors)
+            r1 = Decimal(repr(math.fsum(r * w for r, w in factors) / weight))
+            r2 = Decimal(repr(math.fsum(r * r * w for r, w in factors) / weight))
+            mean = total(EXACT.multiply(a, Decimal(repr(p))) for a, p in pairs)
+            if new:
+                mean = EXACT.add(mean, total(new) / len(new))
+            square = EXACT.multiply(mean, mean)
+            spread = max(_ZERO, r2 * (spread + square) - r1 * r1 * square)
         rows.append(
             row.model_copy(update={"std": std_of(spread), "p10": p10, "p50": p50, "p90": p90})
         )
@@ -576,11 +579,11 @@ def _with_laws(forecast: Forecast) -> DistributionForecast:
 
 def _pair_variance(pairs: list[tuple[Decimal, float]]) -> Decimal:
     """Σ a² p (1 − p), exactly in the decimals of the chances."""
-    total = _ZERO
+    terms = []
     for a, p in pairs:
         q = Decimal(repr(p))
-        total += a * a * q * (1 - q)
-    return total
+        terms.append(EXACT.multiply(EXACT.multiply(a, a), EXACT.multiply(q, EXACT.subtract(1, q))))
+    return total(terms)
 
 
 @dataclass(frozen=True)

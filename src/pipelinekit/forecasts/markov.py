@@ -77,7 +77,7 @@ from pipelinekit.forecasts.new_business import (
 )
 from pipelinekit.forecasts.result import LATER, NO_CLOSE_DATE, OVERDUE, DealForecast, Forecast
 from pipelinekit.history import History
-from pipelinekit.money import FxRates
+from pipelinekit.money import EXACT, FxRates, total
 from pipelinekit.periods import PeriodKind
 from pipelinekit.results import require_same
 from pipelinekit.stages import StageScheme
@@ -926,7 +926,7 @@ class MarkovForecast:
                         f"no deal ever left stage {opp.stage!r} and it has no weight to fall "
                         "back on",
                     )
-                value = _fine(placed.amount * Decimal(repr(row.win_probability)))
+                value = _fine(placed.amount, row.win_probability)
                 allocations.append({placed.bucket: value})
                 periods = [0.0] * len(layout.periods)
                 if placed.bucket in first:
@@ -944,7 +944,7 @@ class MarkovForecast:
             allocation, bucket = _spread(placed.amount, ever, by_end, horizon.labels)
             allocations.append(allocation)
             deals.append(
-                _deal(opp.id, opp.stage, placed.amount, ever, sum(allocation.values(), _ZERO),
+                _deal(opp.id, opp.stage, placed.amount, ever, total(allocation.values()),
                       bucket, _increments(by_end))
             )  # fmt: skip
         lags: tuple[NewBusinessLag, ...] = ()
@@ -1010,8 +1010,9 @@ QUANTUM = Decimal("0.000001")
 """The precision of the per-deal expected values (a millionth of the currency unit)."""
 
 
-def _fine(value: Decimal) -> Decimal:
-    return value.quantize(QUANTUM)
+def _fine(amount: Decimal, chance: float) -> Decimal:
+    """``amount × chance`` to :data:`QUANTUM` (exact: no 28-digit rounding first)."""
+    return EXACT.quantize(EXACT.multiply(amount, Decimal(repr(chance))), QUANTUM)
 
 
 def _deal(
@@ -1054,16 +1055,16 @@ def _spread(
     deal's expected value exactly; ``later`` takes what is not won within the horizon.
     Also returns the bucket with the largest share (``later`` for a deal worth nothing).
     """
-    expected = _fine(amount * Decimal(repr(ever)))
+    expected = _fine(amount, ever)
     out: dict[str, Decimal] = {}
     given = _ZERO
     for label, p in zip(labels, by_end, strict=True):
-        reached = min(expected, _fine(amount * Decimal(repr(p))))
+        reached = min(expected, _fine(amount, p))
         if reached > given:
-            out[label] = reached - given
+            out[label] = EXACT.subtract(reached, given)
             given = reached
     if expected > given:
-        out[LATER] = expected - given
+        out[LATER] = EXACT.subtract(expected, given)
     bucket = max(out, key=lambda k: out[k]) if out else LATER
     return out, bucket
 

@@ -48,7 +48,7 @@ from pipelinekit.errors import ArgumentError
 from pipelinekit.forecasts.new_business import origin_of
 from pipelinekit.forecasts.result import Forecast
 from pipelinekit.history import History, Pipeline
-from pipelinekit.money import FxRates, ReportingCurrency
+from pipelinekit.money import EXACT, FxRates, ReportingCurrency, total
 from pipelinekit.periods import Period
 
 __all__ = [
@@ -59,8 +59,6 @@ __all__ = [
     "given_period_error",
     "learn_period_error",
 ]
-
-_ZERO = Decimal(0)
 
 
 class PastForecast(BaseModel):
@@ -189,9 +187,9 @@ def learn_period_error(
                 period = period.next()
                 continue
             rows = [r for r in made.rows if r.bucket == period.label]
-            predicted = sum((r.expected + r.new for r in rows), _ZERO)
-            known = sum((r.won for r in rows), _ZERO)
-            actual = _won_in(final, period, tz, to_rep) - known
+            predicted = total(EXACT.add(r.expected, r.new) for r in rows)
+            known = total(r.won for r in rows)
+            actual = EXACT.subtract(_won_in(final, period, tz, to_rep), known)
             ok = predicted > 0
             past.append(
                 PastForecast(
@@ -236,11 +234,11 @@ def learn_period_error(
 
 def _won_in(pipeline: Pipeline, period: Period, tz: tzinfo, to_rep: ReportingCurrency) -> Decimal:
     """Revenue won (in the reporting currency) with a win date inside ``period``."""
-    total = _ZERO
+    amounts = []
     for opp in pipeline.values():
         if not opp.is_won or opp.closed_at is None or opp.amount is None:
             continue
         won_on = opp.closed_at.astimezone(tz).date()
         if period.start <= won_on < period.end:
-            total += to_rep(opp.amount, opp.currency, won_on)
-    return total
+            amounts.append(to_rep(opp.amount, opp.currency, won_on))
+    return total(amounts)
