@@ -17,6 +17,7 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +32,7 @@ from pipelinekit.engine import COLUMNAR_FROM, ENGINE_VARIABLE, engine
 from pipelinekit.engine.columnar import ColumnStore
 from pipelinekit.engine.reference import RowStore
 from pipelinekit.errors import ArgumentError
+from pipelinekit.money import FxRates
 from pipelinekit.forecasts.distribution import MonteCarloForecast, OutcomeDistribution
 from pipelinekit.forecasts.historical import HistoricalForecast
 from pipelinekit.forecasts.markov import MarkovForecast
@@ -421,3 +423,122 @@ def test_frames_refuse_what_is_not_a_frame() -> None:
         History.from_pandas([{"type": "opened"}], scheme=SALESFORCE)
     with pytest.raises(ArgumentError, match="frame"):
         History.from_polars(pd.DataFrame(), scheme=SALESFORCE)
+
+
+# -- exact sums on columns -------------------------------------------------------------------
+
+AMOUNTS = st.one_of(
+    st.sampled_from(["0", "0.0", "0.0000", "1", "10", "100.00", "12.5", "12.50", "0.0001"]),
+    st.builds(
+        lambda whole, decimals, digits: whole + ("." + digits[:decimals] if decimals else ""),
+        st.sampled_from(["0", "7", "99", "1000", "123456", "999999999999999"]),
+        st.integers(0, 4),
+        st.text("0123456789", min_size=4, max_size=4),
+    ),
+)
+PERCENTS = st.one_of(
+    st.none(),
+    st.sampled_from(["0", "0.00", "100", "100.0000", "50", "12.5", "33.3333", "0.0001", "99.99"]),
+)
+
+
+@st.composite
+def priced_histories(draw: st.DrawFn, scheme: StageScheme) -> list[dict[str, Any]]:
+    """Legal records whose amounts and probability overrides take every decimal shape
+    the columnar engine reads (up to four decimals, trailing zeros, fifteen digits), in
+    one or two currencies."""
+    records = [dict(r) for r in draw(history_records(scheme, max_opportunities=6))]
+    currency = {}
+    for record in records:
+        if record.get("amount") is not None:
+            record["amount"] = draw(AMOUNTS)
+            oid = record["opportunity_id"]
+            if oid not in currency or draw(st.integers(0, 9)) == 0:
+                currency[oid] = draw(st.sampled_from(["EUR", "EUR", "USD"]))
+            record["currency"] = currency[oid]
+        if "probability" in record:
+            record["probability"] = draw(PERCENTS)
+    return records
+
+
+WEIGHTED_SCHEME = StageScheme.model_validate(
+    {
+        "name": "decimal weights",
+        "stages": [
+            {"key": "lead", "label": "Lead", "weight": "12.5"},
+            {"key": "offer", "label": "Offer", "weight": "33.3333"},
+            {"key": "deal", "label": "Deal", "weight": "1E+1"},
+            {"key": "won", "label": "Won", "weight": "100.0", "outcome": "won"},
+            {"key": "lost", "label": "Lost", "weight": "0.00", "outcome": "lost"},
+        ],
+    }
+)
+FINE_SCHEME = WEIGHTED_SCHEME.model_copy(
+    update={
+        "name": "fine weights",
+        "stages": tuple(
+            s.model_copy(update={"weight": Decimal("33.33333")}) if s.key == "offer" else s
+            for s in WEIGHTED_SCHEME.stages
+        ),
+    }
+)
+TO_EUR = FxRates.static("EUR", {"USD": "0.9"})
+
+
+def money_calculators(scheme: StageScheme) -> list[Any]:
+    open_keys = [s.key for s in scheme.open_stages]
+    return [
+        PipelineByStage(),
+        PipelineByStage(group_by="owner"),
+        PipelineByStage(group_by="account", include_closed=False),
+        PipelineByStage(currency="EUR"),
+        PipelineByStage(currency="EUR", rates=TO_EUR),
+        PipelineByStage(currency="USD", rates=TO_EUR, stages=tuple(open_keys[:2])),
+        WeightedForecast(),
+        WeightedForecast(group_by="owner", horizon=2),
+        WeightedForecast(currency="EUR", rates=TO_EUR, period="quarter"),
+        WeightedForecast(group_by="category", categories={open_keys[0]: "commit"}),
+        WeightedForecast(tz=ZoneInfo("Pacific/Kiritimati"), period="week", horizon=4),
+        WeightedForecast(tz=ZoneInfo("America/Adak"), period="month", horizon=1),
+    ]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_sums_over_columns_are_the_exact_sums(data: st.DataObject) -> None:
+    """The pipeline report and the weighted forecast summed on columns give the reference's
+    Decimals (exponents included), its currency errors and conversions."""
+    scheme = data.draw(
+        st.sampled_from([SALESFORCE, WEIGHTED_SCHEME, FINE_SCHEME, schemes.get("seed-001")])
+    )
+    records = data.draw(priced_histories(scheme))
+    fast = ingest(records, scheme, "strict", reference=False)
+    slow = ingest(records, scheme, "strict", reference=True)
+    assert isinstance(fast, History) and isinstance(slow, History)
+    for t in cut_offs(slow):
+        for calculator in money_calculators(scheme):
+            outcomes = []
+            for history in (fast, slow):
+                try:
+                    outcomes.append(dump(calculator.compute(history, as_of=t)))
+                except PipelineError as exc:
+                    outcomes.append((type(exc), str(exc)))
+            assert outcomes[0] == outcomes[1], calculator
+
+
+def test_the_columns_are_summed_when_they_can_be() -> None:
+    """Without this the test above could pass by never summing on columns."""
+    records = demo.demo_records(opportunities=60, seed=4)
+    with reference_engine(False):
+        history = History.from_records(records, scheme=SALESFORCE)
+    t = cut_offs(history)[1]
+    table = history.as_of(t).table()
+    assert table is not None
+    sums = table.stage_sums(SALESFORCE.keys, None)
+    assert sums is not None and sum(s.deals for s in sums) == len(history.as_of(t))
+    with reference_engine(False):
+        fine = History.from_records(
+            [r | {"stage": "offer"} if r.get("stage") else r for r in records[:1]],
+            scheme=FINE_SCHEME,
+        )
+    assert fine.as_of(fine.end).table().stage_sums(("offer",), None) is None  # type: ignore[arg-type, union-attr]

@@ -16,7 +16,7 @@ from pipelinekit.opportunity import Opportunity
 from pipelinekit.results import html_table, records_to_pandas, text_table
 from pipelinekit.stages import Outcome, StageScheme
 
-__all__ = ["Deal", "DealView", "Pipeline", "UnknownOpportunityError"]
+__all__ = ["Deal", "DealTable", "DealView", "Pipeline", "StageSum", "UnknownOpportunityError"]
 
 
 class Deal(Protocol):
@@ -104,6 +104,54 @@ class DealView(NamedTuple):
         return self.outcome is Outcome.WON
 
 
+class StageSum(NamedTuple):
+    """The exact sums of one stage (and group) over a snapshot's deals, as a
+    :class:`DealTable` gives them to the pipeline report.
+
+    Attributes:
+        group: the deals' value of the grouping field (``None`` when ungrouped or unset).
+        stage: the stage key.
+        deals: how many deals are at the stage; unpriced: those without an amount.
+        amount: the exact sum of their amounts (:func:`~pipelinekit.money.total`).
+        weighted: the exact sum of ``percent_of(amount, probability or 0)`` over the
+            priced deals with a probability (override, else stage weight), ``0`` when
+            none has one.
+
+    Example:
+        >>> from decimal import Decimal
+        >>> StageSum(None, "lead", 2, 1, Decimal("500"), Decimal("50")).unpriced
+        1
+    """
+
+    group: str | None
+    stage: str
+    deals: int
+    unpriced: int
+    amount: Decimal
+    weighted: Decimal
+
+
+class DealTable(Protocol):
+    """A snapshot's fields as columns (the columnar engine's
+    :class:`~pipelinekit.engine.columnar.DealColumns`): what sums over many deals read
+    instead of one object per deal. Its answers equal the reference's sums over the
+    :class:`~pipelinekit.opportunity.Opportunity` objects, to the last digit."""
+
+    def views(self) -> list[DealView]:
+        """One :class:`DealView` per opportunity, in order."""
+        ...
+
+    def currencies(self, stages: Iterable[str]) -> frozenset[str | None]:
+        """The currencies of the priced deals at these stages."""
+        ...
+
+    def stage_sums(self, stages: Iterable[str], group_by: str | None) -> list[StageSum] | None:
+        """The sums per (group, stage) of the deals at these stages, groups in name order
+        (``None`` last), stages in scheme order; ``None`` when the columns cannot give
+        them exactly (a stage weight with more than four decimals)."""
+        ...
+
+
 class UnknownOpportunityError(PipelineError, KeyError):
     """A pipeline was asked for an opportunity it does not hold."""
 
@@ -143,7 +191,7 @@ class Pipeline(Mapping[str, Opportunity]):
         as_of: datetime,
         opportunities: Mapping[str, Opportunity],
         *,
-        _deals: Any = None,
+        _deals: DealTable | None = None,
     ):
         self.scheme = scheme
         self.as_of = as_of
@@ -200,6 +248,19 @@ class Pipeline(Mapping[str, Opportunity]):
             views: Iterable[Deal] = self._deals.views()
             return views
         return self._opps.values()
+
+    def table(self) -> DealTable | None:
+        """The snapshot's fields as columns when the columnar engine made it, else ``None``:
+        calculators that only sum snapshot fields read these instead of every deal.
+
+        Example:
+            >>> from pipelinekit import demo
+            >>> pipe = demo.demo_history(opportunities=5, seed=1).as_of("2024-12-31T00:00:00Z")
+            >>> table = pipe.table()  # None from the reference engine
+            >>> table is None or [view.id for view in table.views()] == list(pipe)
+            True
+        """
+        return self._deals
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pipeline):

@@ -28,12 +28,12 @@ engine is used.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import chain
+from operator import countOf
 from types import NoneType, UnionType
 from typing import Any, Union, get_args, get_origin
 
@@ -42,9 +42,10 @@ import polars as pl
 from pipelinekit._rows import ROW_CLASSES, Row
 from pipelinekit.events import EVENT_CLASSES
 from pipelinekit.ingestion import IngestReport
+from pipelinekit.money import EXACT
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.partitions import partition_of
-from pipelinekit.pipeline import DealView, Pipeline
+from pipelinekit.pipeline import DealView, Pipeline, StageSum
 from pipelinekit.stages import Outcome, StageScheme
 
 __all__ = ["ColumnStore", "DealColumns", "columns_of_records", "from_frame", "from_records"]
@@ -131,32 +132,59 @@ def columns_of_records(records: list[Any]) -> tuple[pl.DataFrame, Given] | None:
     with a ``str`` value are all field names.
 
     polars would turn other values into strings silently (``12.0`` into ``"12"``), so the
-    value types are counted first, in one pass at C speed. A ``None`` is a missing value
+    value types are collected first, in one pass at C speed. A ``None`` is a missing value
     (see :mod:`pipelinekit.records`): given as ``None`` for a field of the record's type,
     ignored for any other key. Where there are ``None`` values, the key set of every
     record is kept too (a column ``keyset``), for the fields-sets and for the fields where
     an explicit ``None`` differs from an absent key.
+
+    polars reads one column per key it is given, and each costs a lookup in every record,
+    so the columns asked for are the keys that occur: known exactly from the key sets when
+    they are kept, else guessed from a sample of the records and then proved: every
+    string must land in a column (the count of non-null values equals the count of
+    strings), or the keys are collected from every record and the records read again.
     """
     if not records or not SUPPORTED:
         return None
     try:
-        counts = Counter(map(type, chain.from_iterable(map(dict.values, records))))
+        kinds = set(map(type, chain.from_iterable(map(dict.values, records))))
     except TypeError:  # a record that is not a dict
         return None
-    if not set(counts) <= {str, NoneType}:
+    if not kinds <= {str, NoneType}:
         return None  # numbers, dates...: the reference reads them
-    frame = pl.from_dicts(records, schema=_SCHEMA)
+    values = sum(map(len, records))
+    if NoneType in kinds:
+        nones = countOf(chain.from_iterable(map(dict.values, records)), None)
+        found: dict[tuple[str, ...], int] = {}
+        codes = [found.setdefault(keys, len(found)) for keys in map(tuple, records)]
+        keys = set(chain.from_iterable(found))
+        frame = _read(records, keys, values - nones)
+        if frame is None:
+            return None
+        keysets = tuple(frozenset(keys) for keys in found)
+        frame = frame.with_columns(pl.Series("keyset", codes, dtype=pl.UInt32))
+        return frame, Given(keysets=keysets)
+    step = max(1, len(records) // _SAMPLE)
+    guess = set(chain.from_iterable(chain(records[:_SAMPLE], records[::step])))
+    frame = _read(records, guess, values)
+    if frame is None:  # a key the sample missed (or one that is no field)
+        frame = _read(records, set(chain.from_iterable(records)), values)
+    return None if frame is None else (frame, Given())
+
+
+_SAMPLE = 2048
+"""Records sampled (from the start and spread over the rest) to guess the keys."""
+
+
+def _read(records: list[Any], keys: set[str], strings: int) -> pl.DataFrame | None:
+    """The records' String columns of those ``keys`` that are record fields (all-null
+    columns left out); ``None`` unless they hold all ``strings`` strings."""
+    schema = {name: pl.String for name in _COLUMNS if name in keys}
+    frame = pl.from_dicts(records, schema=schema)
     frame = frame.select(c for c in frame.iter_columns() if c.null_count() < frame.height)
-    strings = sum(frame.height - c.null_count() for c in frame.iter_columns())
-    if strings != counts[str]:  # a str under a key outside every record type
-        return None
-    if not counts[NoneType]:
-        return frame, Given()
-    found: dict[tuple[str, ...], int] = {}
-    codes = [found.setdefault(keys, len(found)) for keys in map(tuple, records)]
-    keysets = tuple(frozenset(keys) for keys in found)
-    frame = frame.with_columns(pl.Series("keyset", codes, dtype=pl.UInt32))
-    return frame, Given(keysets=keysets)
+    if sum(frame.height - c.null_count() for c in frame.iter_columns()) != strings:
+        return None  # a str under a key outside every record type (or not read)
+    return frame
 
 
 @dataclass(frozen=True)
@@ -190,7 +218,7 @@ class Given:
         return frozenset(("type", *given))
 
 
-_SCHEMA = dict.fromkeys(("type", *NAMES), pl.String)
+_COLUMNS = ("type", *NAMES)
 
 
 def normalize(frame: pl.DataFrame) -> tuple[pl.DataFrame, Given] | None:
@@ -747,10 +775,11 @@ class DealColumns:
 
     def _build_views(self) -> list[DealView]:
         weights = [s.weight for s in self.scheme.stages]
+        keys = self.scheme.keys
         stage_codes = self._snap["stage"].to_list()
         columns = [
             self.ids,
-            [self.scheme.keys[i] for i in stage_codes],
+            [keys[i] for i in stage_codes],
             [weights[i] for i in stage_codes],
             *(
                 self.column(name)
@@ -769,6 +798,92 @@ class DealColumns:
             ),
         ]
         return list(map(DealView._make, zip(*columns, strict=True)))
+
+    def _at(self, stages: Iterable[str]) -> pl.DataFrame:
+        codes = [self.scheme.index(key) for key in stages]
+        return self._snap.filter(pl.col("stage").is_in(codes))
+
+    def currencies(self, stages: Iterable[str]) -> frozenset[str | None]:
+        """The currencies of the priced deals at these stages (``None`` for an amount
+        without one)."""
+        priced = self._at(stages).filter(pl.col("amount").is_not_null())
+        return frozenset(priced["currency"].unique().to_list())
+
+    def stage_sums(self, stages: Iterable[str], group_by: str | None) -> list[StageSum] | None:
+        """The exact sums per (group, stage) of the deals at these stages (see
+        :class:`~pipelinekit.pipeline.StageSum`), groups in name order (``None`` last),
+        stages in scheme order; ``None`` when a stage weight has more than four decimals.
+
+        Amounts and probabilities are held as integers (value x 10^4) with their decimal
+        exponents, so the sums are the exact sums of :mod:`pipelinekit.money`, exponent
+        included: an exact sum has the smallest exponent of its terms (and of the ``0``
+        it starts from), and ``amount x p / 100`` has the largest exponent at or below
+        the sum of the two that holds it exactly. Any column fits an Int128: at most
+        2^32 deals of at most 10^19 x 10^6.
+        """
+        weights = [_scaled(s.weight) for s in self.scheme.stages]
+        if any(
+            w is None and s.weight is not None
+            for w, s in zip(weights, self.scheme.stages, strict=True)
+        ):
+            return None
+        codes = range(len(weights))
+        stage_p = pl.col("stage").replace_strict(
+            codes, [None if w is None else w[0] for w in weights], return_dtype=pl.Int128
+        )
+        stage_e = pl.col("stage").replace_strict(
+            codes, [None if w is None else w[1] for w in weights], return_dtype=pl.Int32
+        )
+        amount, amount_e = _parts(pl.col("amount"))
+        override, override_e = _parts(pl.col("probability"))
+        given = pl.col("probability").is_not_null()
+        percent = pl.when(given).then(override).otherwise(stage_p)
+        # ``probability or 0``: a zero probability counts as Decimal(0), exponent 0
+        percent_e = pl.when(percent == 0).then(0).when(given).then(override_e).otherwise(stage_e)
+        terms = self._at(stages).select(
+            pl.col("stage"),
+            (pl.col(group_by) if group_by is not None else pl.lit(None, pl.String)).alias("group"),
+            amount.alias("a"),
+            amount_e.alias("ae"),
+            (amount * percent).alias("w"),
+            (amount_e + percent_e).alias("k"),
+        )
+        ten = pl.lit(10, dtype=pl.Int128)
+        w, k = pl.col("w"), pl.col("k")
+        exponent = (
+            pl.when(w.is_null())
+            .then(None)
+            .when(w % ten.pow(k + 10) == 0)
+            .then(k)
+            .when(w % ten.pow(k + 9) == 0)
+            .then(k - 1)
+            .otherwise(k - 2)
+        )
+        sums = (
+            terms.with_columns(exponent.alias("we"))
+            .group_by("group", "stage")
+            .agg(
+                pl.len().alias("count"),
+                pl.col("a").null_count().alias("unpriced"),
+                pl.col("a").sum().alias("a"),
+                pl.col("ae").min().alias("ae"),
+                pl.col("w").sum().alias("w"),
+                pl.col("we").min().alias("we"),
+            )
+            .sort(pl.col("group").is_null(), "group", "stage")
+        )
+        keys = self.scheme.keys
+        return [
+            StageSum(
+                group,
+                keys[stage],
+                count,
+                unpriced,
+                _exact(a, 4, ae),
+                _exact(w, 10, we),
+            )
+            for group, stage, count, unpriced, a, ae, w, we in sums.iter_rows()
+        ]
 
     def column(self, name: str) -> list[Any]:
         """One field's values as the snapshot's ``Opportunity`` objects would hold them."""
@@ -790,6 +905,36 @@ class DealColumns:
             ).to_series()
             return _instants(closed.to_list(), self._snap["run_off"].to_list())
         return self._snap[name].to_list()
+
+
+def _parts(col: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """A column of plain decimal strings (digits, an optional dot and at most four
+    decimals, as the checks admit) as their values x 10^4 (Int128) and their exponents
+    (0 to -4, as ``Decimal(s)`` has them)."""
+    decimals = col.str.extract(r"\.([0-9]+)$").str.len_chars().fill_null(0).cast(pl.Int32)
+    digits = col.str.replace(".", "", literal=True).cast(pl.Int128)
+    scale = pl.lit(10, dtype=pl.Int128).pow(4 - decimals)
+    return digits * scale, pl.when(col.is_not_null()).then(-decimals)
+
+
+def _scaled(value: Decimal | None) -> tuple[int, int] | None:
+    """A Decimal as (value x 10^4, exponent), ``None`` unless that is a whole number."""
+    if value is None or not value.is_finite():
+        return None
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    scaled = value.scaleb(4, EXACT)
+    if exponent < -4:
+        return None
+    return int(scaled), exponent
+
+
+def _exact(scaled: int | None, scale: int, exponent: int | None) -> Decimal:
+    """The Decimal ``scaled / 10^scale`` with exponent ``min(0, exponent)`` (exactly what
+    :data:`~pipelinekit.money.EXACT` sums give: ``scaled`` is a multiple of it)."""
+    e = 0 if exponent is None else min(0, exponent)
+    coefficient = (scaled or 0) // 10 ** (scale + e)
+    return Decimal(f"{coefficient}E{e}")
 
 
 _OUTCOMES: tuple[Outcome | None, ...] = (None, Outcome.WON, Outcome.LOST)

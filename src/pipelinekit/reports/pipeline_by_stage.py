@@ -55,7 +55,7 @@ from pipelinekit.errors import ArgumentError
 from pipelinekit.history import History
 from pipelinekit.money import EXACT, FxRates, ReportingCurrency, percent_of
 from pipelinekit.opportunity import Opportunity
-from pipelinekit.pipeline import Deal
+from pipelinekit.pipeline import Deal, Pipeline
 from pipelinekit.reports._grouping import (
     FIELDS,
     Field,
@@ -374,6 +374,40 @@ class PipelineByStage:
             keys = tuple(k for k in keys if scheme.stage(k).is_open)
         return keys
 
+    def _add_columns(
+        self,
+        pipeline: Pipeline,
+        keys: tuple[str, ...],
+        to_rep: ReportingCurrency,
+        sums: dict[tuple[str | None, str], list[Any]],
+        add_group: Callable[[str | None], None],
+    ) -> bool:
+        """Add the sums of the snapshot's columns (the columnar engine's) to ``sums``, when
+        there are columns and no amount needs converting; ``False`` (nothing added) else,
+        and the deals are summed one by one (which also converts, or raises the
+        currency error the first mismatched deal gives)."""
+        table = pipeline.table()
+        if table is None:
+            return False
+        currencies = table.currencies(keys)
+        if len(currencies) > 1 or (
+            to_rep.currency is not None and currencies and currencies != {to_rep.currency}
+        ):
+            return False
+        found = table.stage_sums(keys, self.group_by)
+        if found is None:
+            return False
+        for currency in currencies:  # what the one-by-one sum would report
+            to_rep(_ZERO, currency)
+        for row in found:
+            if (row.group, row.stage) not in sums:
+                add_group(row.group)
+            acc = sums[(row.group, row.stage)]
+            acc[0], acc[1], acc[2] = row.deals, row.unpriced, row.amount
+            if acc[3] is not None:  # the stage has a weight: every deal a probability
+                acc[3] = row.weighted
+        return True
+
     def compute(self, history: History, *, as_of: Instant) -> PipelineByStageResult:
         """The pipeline by stage at ``as_of`` (sees only ``history.until(as_of)``).
 
@@ -407,8 +441,10 @@ class PipelineByStage:
         if self.group_by is None:
             add_group(None)
         pipeline = history.as_of(when)
-        # a filter reads whole opportunities; without one, the snapshot's fields suffice
-        deals: Iterable[Deal] = pipeline.deals() if self.where is None else pipeline.values()
+        if self.where is None and self._add_columns(pipeline, keys, to_rep, sums, add_group):
+            deals: Iterable[Deal] = ()  # summed from the snapshot's columns already
+        else:  # a filter reads whole opportunities; without one, the fields suffice
+            deals = pipeline.deals() if self.where is None else pipeline.values()
         for opp in deals:
             if opp.stage not in wanted or (
                 self.where is not None and not self.where(cast(Opportunity, opp))
