@@ -133,6 +133,8 @@ def assert_same(records: Any, scheme: StageScheme, mode: str = "strict") -> Any:
     for t in cut_offs(slow):
         a, b = fast.as_of(t), slow.as_of(t)
         assert list(a) == list(b)
+        for key in list(b)[::2]:  # one by one (built alone), then all at once
+            assert dump(a[key]) == dump(b[key])
         assert dump(dict(a.items())) == dump(dict(b.items()))
         views = list(a.deals())
         if isinstance(fast._store, ColumnStore):  # the fast paths' views of the snapshot
@@ -542,3 +544,24 @@ def test_the_columns_are_summed_when_they_can_be() -> None:
             scheme=FINE_SCHEME,
         )
     assert fine.as_of(fine.end).table().stage_sums(("offer",), None) is None  # type: ignore[arg-type, union-attr]
+
+
+def test_one_opportunity_is_built_alone() -> None:
+    """Touching one value of a columnar snapshot builds that opportunity only; iterating
+    them, or asking for many one by one, builds them all (once)."""
+    records = demo.demo_records(opportunities=400, seed=6)
+    with reference_engine(False):
+        history = History.from_records(records, scheme=SALESFORCE)
+    slow = ingest(records, SALESFORCE, "strict", reference=True)
+    t = cut_offs(slow)[1]
+    pipe, expected = history.as_of(t), slow.as_of(t)
+    states = pipe._opps
+    key = list(expected)[7]
+    assert dump(pipe[key]) == dump(expected[key])
+    assert list(states._built) == [key]  # type: ignore[attr-defined]
+    with pytest.raises(KeyError, match="no opportunity 'nope'"):
+        pipe["nope"]
+    for k in list(expected)[:100]:
+        assert dump(pipe[k]) == dump(expected[k])
+    assert len(states._built) == len(expected)  # type: ignore[attr-defined]
+    assert dump(dict(pipe.items())) == dump(dict(expected.items()))

@@ -28,7 +28,7 @@ engine is used.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -511,7 +511,7 @@ class ColumnStore:
         self,
         scheme: StageScheme,
         events: pl.DataFrame,
-        ids: Sequence[str],
+        ids: pl.Series,
         given: Given,
         *,
         time_order: pl.Series | None = None,
@@ -523,7 +523,7 @@ class ColumnStore:
             time_order = events.select(pl.arg_sort_by("at_us", "pos")).to_series()
         self._time_order = time_order  # positions in ``events``, in time order
         self._times = events["at_us"].gather(time_order)
-        self._ids = ids  # opportunity ids by code
+        self._ids = ids  # opportunity ids by code (String)
         self._given = given
         self.limit = limit
         self._count = len(time_order)
@@ -609,7 +609,7 @@ class ColumnStore:
             pl.when(pl.col("entry")).then(pl.col("run_at")).alias("run_at"),
             pl.when(pl.col("entry")).then(pl.col("run_off")).alias("run_off"),
         ).drop("first", "prev", "entry")
-        store = cls(scheme, events, ids.to_list(), given)
+        store = cls(scheme, events, ids, given)
         return store, IngestReport(total=n, applied=n)
 
     # -- the Store protocol ---------------------------------------------------------------
@@ -649,7 +649,7 @@ class ColumnStore:
         )
 
     def select(self, ids: set[str]) -> ColumnStore:
-        wanted = [i for i, oid in enumerate(self._ids) if oid in ids]
+        wanted = self._ids.is_in(pl.Series(list(ids), dtype=pl.String)).arg_true()
         live = self._live()
         return ColumnStore(
             self.scheme, live.filter(pl.col("oid").is_in(wanted)), self._ids, self._given
@@ -673,6 +673,16 @@ class ColumnStore:
     def rows(self) -> Sequence[Row]:
         positions = self._time_order.head(self._count)
         return _rows(self._events[positions], self._ids, self.scheme, self._given)
+
+    def rows_of(self, code: int) -> list[Row]:
+        """The rows of one opportunity (by its code) that this store holds, in order: its
+        events lie together, in time order (``oid`` ascends through the columns)."""
+        oids = self._events["oid"]
+        first = int(oids.search_sorted(code, "left"))
+        events = self._events.slice(first, int(oids.search_sorted(code, "right")) - first)
+        if self.limit is not None:
+            events = events.filter(pl.col("at_us") <= self.limit)
+        return _rows(events, self._ids, self.scheme, self._given)
 
     def snapshot(self) -> Pipeline:
         if self._snapshot is None:
@@ -742,7 +752,9 @@ class ColumnStore:
                 field("source", "opened"),
             ]
         )
-        return DealColumns(self.scheme, self._ids, snap)
+        return DealColumns(
+            self.scheme, snap.insert_column(0, self._ids.gather(snap["oid"]).alias("id"))
+        )
 
 
 class DealColumns:
@@ -750,12 +762,11 @@ class DealColumns:
     id, stage, outcome, amount, currency, probability override, expected close, owner,
     account, product, source and when it was closed, in order of opening."""
 
-    __slots__ = ("_ids", "_snap", "_views", "scheme")
+    __slots__ = ("_snap", "_views", "scheme")
 
-    def __init__(self, scheme: StageScheme, ids: Sequence[str], snap: pl.DataFrame) -> None:
+    def __init__(self, scheme: StageScheme, snap: pl.DataFrame) -> None:
         self.scheme = scheme
-        self._ids = ids
-        self._snap = snap
+        self._snap = snap  # ``id`` and the columns of ColumnStore.deals, by opening
         self._views: list[DealView] | None = None
 
     def __len__(self) -> int:
@@ -764,7 +775,7 @@ class DealColumns:
     @property
     def ids(self) -> list[str]:
         """The opportunities' ids, in order of opening."""
-        return pl.Series(self._ids, dtype=pl.String).gather(self._snap["oid"]).to_list()
+        return self._snap["id"].to_list()
 
     def views(self) -> list[DealView]:
         """One :class:`~pipelinekit.pipeline.DealView` per opportunity, in order (built
@@ -887,24 +898,23 @@ class DealColumns:
 
     def column(self, name: str) -> list[Any]:
         """One field's values as the snapshot's ``Opportunity`` objects would hold them."""
-        keys = self.scheme.keys
-        if name == "id":
-            return self.ids
-        if name == "stage":
-            return [keys[i] for i in self._snap["stage"].to_list()]
-        if name in ("amount", "probability_override"):
-            source = "amount" if name == "amount" else "probability"
-            return [None if s is None else Decimal(s) for s in self._snap[source].to_list()]
-        if name == "expected_close":
-            return [None if s is None else date.fromisoformat(s) for s in self._snap[name]]
-        if name == "outcome":
-            return [_OUTCOMES[k] for k in self._snap["outcome"].to_list()]
-        if name == "closed_at":
-            closed = self._snap.select(
-                pl.when(pl.col("outcome") == 0).then(None).otherwise(pl.col("run_at"))
-            ).to_series()
-            return _instants(closed.to_list(), self._snap["run_off"].to_list())
-        return self._snap[name].to_list()
+        return _values(self._snap, name, self.scheme)
+
+    def select(
+        self,
+        names: Sequence[str],
+        *,
+        outcome: Outcome | None,
+        closed_from: datetime | None = None,
+    ) -> list[list[Any]]:
+        """Fields (as :meth:`column` gives them) of the priced deals with ``outcome``
+        (``None``: the open ones), closed at or after ``closed_from`` if given, in order
+        of id (as Python orders strings: UTF-8 bytes sort the same way)."""
+        wanted = (pl.col("outcome") == _outcome_code(outcome)) & pl.col("amount").is_not_null()
+        if closed_from is not None:
+            wanted &= pl.col("run_at") >= _micros_of(closed_from)
+        deals = self._snap.filter(wanted).sort("id")
+        return [_values(deals, name, self.scheme) for name in names]
 
 
 def _parts(col: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -937,6 +947,33 @@ def _exact(scaled: int | None, scale: int, exponent: int | None) -> Decimal:
     return Decimal(f"{coefficient}E{e}")
 
 
+def _values(snap: pl.DataFrame, name: str, scheme: StageScheme) -> list[Any]:
+    """One field of a snapshot's deals as their ``Opportunity`` objects would hold it;
+    ``probability`` is the override, else the stage weight."""
+    if name == "stage":
+        keys = scheme.keys
+        return [keys[i] for i in snap["stage"].to_list()]
+    if name in ("amount", "probability_override"):
+        source = "amount" if name == "amount" else "probability"
+        return [None if s is None else Decimal(s) for s in snap[source].to_list()]
+    if name == "probability":
+        weights = [s.weight for s in scheme.stages]
+        return [
+            weights[i] if s is None else Decimal(s)
+            for i, s in zip(snap["stage"].to_list(), snap["probability"].to_list(), strict=True)
+        ]
+    if name == "expected_close":
+        return [None if s is None else date.fromisoformat(s) for s in snap[name]]
+    if name == "outcome":
+        return [_OUTCOMES[k] for k in snap["outcome"].to_list()]
+    if name == "closed_at":
+        closed = snap.select(
+            pl.when(pl.col("outcome") == 0).then(None).otherwise(pl.col("run_at"))
+        ).to_series()
+        return _instants(closed.to_list(), snap["run_off"].to_list())
+    return snap[name].to_list()
+
+
 _OUTCOMES: tuple[Outcome | None, ...] = (None, Outcome.WON, Outcome.LOST)
 
 
@@ -945,28 +982,52 @@ def _outcome_code(outcome: Outcome | None) -> int:
 
 
 class _LazyStates(Mapping[str, Opportunity]):
-    """A snapshot's opportunities by id, built on first access to any of them (by
-    replaying the store's rows through the reference state machine)."""
+    """A snapshot's opportunities by id, each built when first asked for, by replaying its
+    own rows through the reference state machine; all of them at once (one replay of
+    every row, cheaper per opportunity) when they are iterated as values or items, or
+    when so many were asked for one by one that the rest will likely follow."""
 
-    __slots__ = ("_built", "_ids", "_known", "_store")
+    __slots__ = ("_all", "_built", "_codes", "_ids", "_known", "_store")
 
     def __init__(self, store: ColumnStore, ids: list[str]) -> None:
         self._store = store
         self._ids = ids
         self._known: set[str] | None = None
-        self._built: dict[str, Opportunity] | None = None
+        self._codes: dict[str, int] | None = None  # id -> its code in the store
+        self._built: dict[str, Opportunity] = {}
+        self._all = False
 
-    def _all(self) -> dict[str, Opportunity]:
-        if self._built is None:
+    def _build_all(self) -> dict[str, Opportunity]:
+        if not self._all:
             from pipelinekit.engine.reference import RowStore
 
             rows = list(self._store.rows())
-            built = RowStore(self._store.scheme, rows).snapshot()
-            self._built = dict(built.items())
+            self._built = dict(RowStore(self._store.scheme, rows).snapshot().items())
+            self._all = True
         return self._built
 
     def __getitem__(self, key: str) -> Opportunity:
-        return self._all()[key]
+        found = self._built.get(key)
+        if found is not None or self._all:
+            return found if found is not None else self._build_all()[key]
+        if key not in self:
+            raise KeyError(key)
+        if len(self._built) >= _ONE_BY_ONE + len(self._ids) // 16:
+            return self._build_all()[key]
+        from pipelinekit.engine.reference import RowStore
+
+        if self._codes is None:
+            self._codes = {oid: code for code, oid in enumerate(self._store._ids.to_list())}
+        rows = self._store.rows_of(self._codes[key])
+        opportunity = RowStore(self._store.scheme, rows).snapshot()[key]
+        self._built[key] = opportunity
+        return opportunity
+
+    def values(self) -> ValuesView[Opportunity]:
+        return self._build_all().values()
+
+    def items(self) -> ItemsView[str, Opportunity]:
+        return self._build_all().items()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
@@ -978,6 +1039,11 @@ class _LazyStates(Mapping[str, Opportunity]):
         if self._known is None:
             self._known = set(self._ids)
         return key in self._known
+
+
+_ONE_BY_ONE = 64
+"""Opportunities of a snapshot built one by one before the rest (beyond a sixteenth of
+them) are all built at once."""
 
 
 # -- rows and values -----------------------------------------------------------------------
@@ -1008,14 +1074,14 @@ def _instants(micros: list[int | None], offsets: list[int | None]) -> list[Any]:
     return out
 
 
-def _rows(frame: pl.DataFrame, ids: Sequence[str], scheme: StageScheme, given: Given) -> list[Row]:
+def _rows(frame: pl.DataFrame, ids: pl.Series, scheme: StageScheme, given: Given) -> list[Row]:
     """The rows (:mod:`pipelinekit._rows`) of ``frame``'s events, in its order."""
     n = frame.height
     kinds = frame["tcode"].to_list()
     keysets = frame["keyset"].to_list() if "keyset" in frame.columns else None
     keys = scheme.keys
     values: dict[str, list[Any]] = {
-        "opportunity_id": [ids[i] for i in frame["oid"].to_list()],
+        "opportunity_id": ids.gather(frame["oid"]).to_list(),
         "at": _instants(frame["at_us"].to_list(), frame["at_off"].to_list()),
     }
     for name in NAMES:
