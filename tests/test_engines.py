@@ -32,11 +32,11 @@ from pipelinekit.engine import COLUMNAR_FROM, ENGINE_VARIABLE, engine
 from pipelinekit.engine.columnar import ColumnStore
 from pipelinekit.engine.reference import RowStore
 from pipelinekit.errors import ArgumentError
-from pipelinekit.money import FxRates
 from pipelinekit.forecasts.distribution import MonteCarloForecast, OutcomeDistribution
 from pipelinekit.forecasts.historical import HistoricalForecast
 from pipelinekit.forecasts.markov import MarkovForecast
 from pipelinekit.forecasts.weighted import WeightedForecast
+from pipelinekit.money import FxRates
 from pipelinekit.pipeline import DealView
 from pipelinekit.reports.funnel import FunnelConversion
 from pipelinekit.reports.lead_requirement import LeadRequirement

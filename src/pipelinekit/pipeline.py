@@ -5,7 +5,15 @@
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import (
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+    ValuesView,
+)
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, Protocol
@@ -143,6 +151,14 @@ class DealTable(Protocol):
 
     def currencies(self, stages: Iterable[str]) -> frozenset[str | None]:
         """The currencies of the priced deals at these stages."""
+        ...
+
+    def select(
+        self, names: Sequence[str], *, outcome: Outcome | None, closed_from: datetime | None = None
+    ) -> list[list[Any]]:
+        """Fields of the priced deals with ``outcome`` (``None``: open), closed at or after
+        ``closed_from`` if given, in order of id: one list per name, values as the
+        Opportunity objects hold them (``probability``: the override, else the weight)."""
         ...
 
     def stage_sums(self, stages: Iterable[str], group_by: str | None) -> list[StageSum] | None:

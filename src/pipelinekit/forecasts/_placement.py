@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Literal, cast, get_args
 
@@ -35,6 +35,7 @@ from pipelinekit.money import EXACT, FxRates, ReportingCurrency, total
 from pipelinekit.opportunity import Opportunity
 from pipelinekit.periods import Period, PeriodKind, period_kind
 from pipelinekit.pipeline import Deal
+from pipelinekit.stages import Outcome
 
 GroupBy = Literal["owner", "product", "source", "account", "category"]
 Category = Literal["pipeline", "best_case", "commit"]
@@ -165,7 +166,13 @@ class Placement:
             return None
         if opp.is_won:
             return CLOSED_CATEGORY
-        return dict(self.categories).get(opp.stage, DEFAULT_CATEGORY)
+        return self.open_category(opp.stage)
+
+    def open_category(self, stage: str) -> str | None:
+        """The forecast category of an open deal at ``stage``."""
+        if self.categories is None:
+            return None
+        return dict(self.categories).get(stage, DEFAULT_CATEGORY)
 
     def group(self, opp: Deal) -> str | None:
         """The deal's group value (``None`` when ungrouped or the field is empty)."""
@@ -363,30 +370,50 @@ def deal_forecasts(
     opportunity or is computed here with the field's type (a third of the weighted
     forecast's time at 80k open deals went into validating them).
     """
-    position = {p.label: i for i, p in enumerate(layout.periods)}
-    position[OVERDUE] = position[NO_CLOSE_DATE] = 0  # due now: a forecast of this period
-    zeros = (0.0,) * len(layout.periods)
+    make = _DealMaker(layout.periods)
     return tuple(
-        trusted(
-            DealForecast,
-            {
-                "opportunity_id": d.opportunity.id,
-                "stage": d.opportunity.stage,
-                "amount": d.amount,
-                "win_probability": float(p),
-                "expected": EXACT.multiply(d.amount, p),
-                "bucket": d.bucket,
-                "group": d.group,
-                "category": d.category,
-                "periods": _one_hot(zeros, position.get(d.bucket), float(p)),
-            },
-            _DEAL_FIELDS,
-        )
+        make(d.opportunity.id, d.opportunity.stage, d.amount, p, d.bucket, d.group, d.category)
         for d in layout.open
         # (a function of Opportunity gets the Opportunity objects: layouts that hold
         # lighter deals are only made with weight_probability, a function of any Deal)
         for p in (probability(cast(Opportunity, d.opportunity)),)
     )
+
+
+class _DealMaker:
+    """Builds :class:`DealForecast` rows for a horizon (see :func:`deal_forecasts`)."""
+
+    def __init__(self, periods: tuple[Period, ...]) -> None:
+        self.position = {p.label: i for i, p in enumerate(periods)}
+        self.position[OVERDUE] = self.position[NO_CLOSE_DATE] = 0  # due now: this period
+        self.zeros = (0.0,) * len(periods)
+
+    def __call__(
+        self,
+        opportunity_id: str,
+        stage: str,
+        amount: Decimal,
+        p: Decimal,
+        bucket: str,
+        group: str | None,
+        category: str | None,
+    ) -> DealForecast:
+        chance = float(p)
+        return trusted(
+            DealForecast,
+            {
+                "opportunity_id": opportunity_id,
+                "stage": stage,
+                "amount": amount,
+                "win_probability": chance,
+                "expected": EXACT.multiply(amount, p),
+                "bucket": bucket,
+                "group": group,
+                "category": category,
+                "periods": _one_hot(self.zeros, self.position.get(bucket), chance),
+            },
+            _DEAL_FIELDS,
+        )
 
 
 def _one_hot(zeros: tuple[float, ...], index: int | None, p: float) -> tuple[float, ...]:
@@ -408,26 +435,6 @@ def skeleton_rows(
     group), so merging forecasts of a split gives the same rows as the whole; the labelled
     buckets (later, overdue, no close date) get a row only when a deal lands there.
     """
-    deals = tuple(deals)
-    groups: list[str | None]
-    if grouped:
-        seen = {d.group for d in deals} | {w.group for w in layout.won}
-        groups = sorted(seen, key=lambda g: (g is not None, g or ""))
-    else:
-        groups = [None]
-    rows: dict[tuple[str, str | None], ForecastRow] = {}
-    for period in layout.periods:
-        for g in groups:
-            rows[(period.label, g)] = ForecastRow(
-                bucket=period.label, start=period.start, end=period.end, group=g
-            )
-    later_start = layout.periods[-1].end
-    for bucket in (LATER, OVERDUE, NO_CLOSE_DATE):
-        for g in groups:
-            if any(d.bucket == bucket and d.group == g for d in deals):
-                rows[(bucket, g)] = ForecastRow(
-                    bucket=bucket, start=later_start if bucket == LATER else None, group=g
-                )
     won: dict[tuple[str, str | None], Decimal] = {}
     for w in layout.won:
         won[(w.bucket, w.group)] = EXACT.add(won.get((w.bucket, w.group), _ZERO), w.amount)
@@ -437,6 +444,42 @@ def skeleton_rows(
         key = (d.bucket, d.group)
         expected[key] = EXACT.add(expected.get(key, _ZERO), d.expected)
         count[key] = count.get(key, 0) + 1
+    return rows_of(layout.periods, won, expected, count, grouped)
+
+
+RowKey = tuple[str, str | None]
+"""A forecast row's (bucket, group)."""
+
+
+def rows_of(
+    periods: tuple[Period, ...],
+    won: dict[RowKey, Decimal],
+    expected: dict[RowKey, Decimal],
+    count: dict[RowKey, int],
+    grouped: bool,
+) -> dict[RowKey, ForecastRow]:
+    """The rows of :func:`skeleton_rows` from the sums per (bucket, group): won amounts,
+    expected amounts and deal counts (a key for every bucket and group a deal was
+    placed in)."""
+    groups: list[str | None]
+    if grouped:
+        seen = {g for _, g in count} | {g for _, g in won}
+        groups = sorted(seen, key=lambda g: (g is not None, g or ""))
+    else:
+        groups = [None]
+    rows: dict[RowKey, ForecastRow] = {}
+    for period in periods:
+        for g in groups:
+            rows[(period.label, g)] = ForecastRow(
+                bucket=period.label, start=period.start, end=period.end, group=g
+            )
+    later_start = periods[-1].end
+    for bucket in (LATER, OVERDUE, NO_CLOSE_DATE):
+        for g in groups:
+            if (bucket, g) in count:
+                rows[(bucket, g)] = ForecastRow(
+                    bucket=bucket, start=later_start if bucket == LATER else None, group=g
+                )
     for key, row in rows.items():
         rows[key] = row.model_copy(
             update={
@@ -452,8 +495,7 @@ def variance(deals: Iterable[DealForecast]) -> Decimal:
     """Σ a² p (1 − p): the variance of independent Bernoulli-weighted deals, exactly."""
     terms = []
     for d in deals:
-        p = Decimal(repr(d.win_probability))
-        spread = EXACT.multiply(p, EXACT.subtract(1, p))
+        spread = _spread(d.win_probability)
         terms.append(EXACT.multiply(EXACT.multiply(d.amount, d.amount), spread))
     return total(terms)
 
@@ -461,3 +503,106 @@ def variance(deals: Iterable[DealForecast]) -> Decimal:
 def cents(value: Decimal) -> Decimal:
     """``value`` rounded to cents (half even)."""
     return value.quantize(_CENT)
+
+
+@dataclass(frozen=True)
+class TableForecast:
+    """The weighted forecast's parts, from a snapshot's columns (:func:`weighted_table`)."""
+
+    deals: tuple[DealForecast, ...]
+    rows: dict[RowKey, ForecastRow]
+    variances: dict[RowKey, Decimal]
+    currency: str | None
+
+
+def weighted_table(
+    placement: Placement, pipeline: Pipeline, as_of: datetime
+) -> TableForecast | None:
+    """The weighted forecast's deals, rows and variances from the snapshot's columns, in
+    one pass over the open deals; ``None`` when the pipeline has no columns or they
+    would not give exactly what :func:`place`, :func:`deal_forecasts`, :func:`skeleton_rows`
+    and :func:`variance` give: when an amount needs converting (or could not be, which
+    the deal-by-deal path then reports) or an open deal has no probability (likewise).
+
+    The rules are theirs: the same buckets (:func:`_bucket`, once per close date), the
+    same won periods (won deals from two days before the horizon are checked one by one,
+    which covers every zone's offset), the same sums in the same order.
+    """
+    table = pipeline.table()
+    if table is None:
+        return None
+    placement.check_scheme(pipeline)
+    periods = placement.periods(as_of)
+    today = as_of.astimezone(placement.tz).date()
+    field = placement.group_by if placement.group_by != "category" else None
+    grouping = [field] if field is not None else []
+    ids, stages, amounts, currencies, chances, closes, *groups = table.select(
+        ["id", "stage", "amount", "currency", "probability", "expected_close", *grouping],
+        outcome=None,
+    )
+    opened = groups[0] if groups else [None] * len(ids)
+    since = datetime.combine(periods[0].start, time.min, tzinfo=UTC) - timedelta(days=2)
+    won_ids, won_amounts, won_currencies, won_at, *won_groups = table.select(
+        ["id", "amount", "currency", "closed_at", *grouping], outcome=Outcome.WON, closed_from=since
+    )
+    won: dict[RowKey, Decimal] = {}
+    seen = set(currencies)
+    for i, closed_at in enumerate(won_at):
+        found = _period_of(closed_at.astimezone(placement.tz).date(), periods)
+        if found is not None:
+            group = CLOSED_CATEGORY if placement.group_by == "category" else None
+            if won_groups:
+                group = won_groups[0][i]
+            key = (found.label, group if placement.group_by is not None else None)
+            won[key] = EXACT.add(won.get(key, _ZERO), won_amounts[i])
+            seen.add(won_currencies[i])
+    if len(seen) > 1 or (placement.currency is not None and seen and seen != {placement.currency}):
+        return None  # amounts to convert, or a mix to refuse: deal by deal
+    if None in chances:
+        return None  # an open deal without a probability: the deal-by-deal error
+    del won_ids
+    make = _DealMaker(periods)
+    horizon_end = periods[-1].end
+    buckets: dict[date | None, str] = {}
+    categories: dict[str, str | None] = {}
+    spreads: dict[float, Decimal] = {}
+    expected: dict[RowKey, Decimal] = {}
+    count: dict[RowKey, int] = {}
+    variances: dict[RowKey, Decimal] = {}
+    deals: list[DealForecast] = []
+    by_category = placement.group_by == "category"
+    for oid, stage, amount, chance, close, group in zip(
+        ids, stages, amounts, chances, closes, opened, strict=True
+    ):
+        bucket = buckets.get(close)
+        if bucket is None:
+            bucket = buckets[close] = _bucket(close, today, periods, horizon_end)
+        category = categories.get(stage, _UNSEEN)
+        if category is _UNSEEN:
+            category = categories[stage] = placement.open_category(stage)
+        if by_category:
+            group = category
+        deal = make(oid, stage, amount, EXACT.divide(chance, _HUNDRED), bucket, group, category)
+        deals.append(deal)
+        key = (bucket, group)
+        expected[key] = EXACT.add(expected.get(key, _ZERO), deal.expected)
+        count[key] = count.get(key, 0) + 1
+        spread = spreads.get(deal.win_probability)
+        if spread is None:
+            spread = spreads[deal.win_probability] = _spread(deal.win_probability)
+        term = EXACT.multiply(EXACT.multiply(amount, amount), spread)
+        variances[key] = EXACT.add(variances.get(key, _ZERO), term)
+    rows = rows_of(periods, won, expected, count, placement.group_by is not None)
+    currency = placement.currency
+    if currency is None and seen:
+        currency = next(iter(seen))
+    return TableForecast(tuple(deals), rows, variances, currency)
+
+
+_UNSEEN = "\0unseen"
+
+
+def _spread(win_probability: float) -> Decimal:
+    """``p (1 - p)`` of a deal's win probability, as :func:`variance` computes it."""
+    p = Decimal(repr(win_probability))
+    return EXACT.multiply(p, EXACT.subtract(1, p))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, tzinfo
+from decimal import Decimal
 
 from pipelinekit._time import Instant, instant
 from pipelinekit.engine.bulk import bulk_work
@@ -39,6 +40,7 @@ from pipelinekit.forecasts._placement import (
     skeleton_rows,
     variance,
     weight_probability,
+    weighted_table,
 )
 from pipelinekit.forecasts.result import DealForecast, Forecast, std_of
 from pipelinekit.history import History
@@ -46,6 +48,8 @@ from pipelinekit.money import FxRates
 from pipelinekit.periods import PeriodKind
 
 __all__ = ["WeightedForecast"]
+
+_ZERO = Decimal(0)
 
 
 class WeightedForecast:
@@ -126,20 +130,31 @@ class WeightedForecast:
     def _compute(self, history: History, as_of: Instant) -> Forecast:
         when = instant(as_of, argument="as_of")
         pipeline = history.until(when).as_of(when)
-        layout = place(self._placement, pipeline, when, light=True)
-        deals = deal_forecasts(layout, weight_probability)
-        rows = skeleton_rows(layout, deals, grouped=self._placement.group_by is not None)
-        by_row: dict[tuple[str, str | None], list[DealForecast]] = {}
-        for d in deals:
-            by_row.setdefault((d.bucket, d.group), []).append(d)
+        table = weighted_table(self._placement, pipeline, when)  # the columnar engine's
+        if table is not None:
+            deals, rows, variances, currency = (
+                table.deals,
+                table.rows,
+                table.variances,
+                table.currency,
+            )
+        else:
+            layout = place(self._placement, pipeline, when, light=True)
+            deals = deal_forecasts(layout, weight_probability)
+            rows = skeleton_rows(layout, deals, grouped=self._placement.group_by is not None)
+            by_row: dict[tuple[str, str | None], list[DealForecast]] = {}
+            for d in deals:
+                by_row.setdefault((d.bucket, d.group), []).append(d)
+            variances = {key: variance(by_row.get(key, ())) for key in rows}
+            currency = layout.currency
         final = []
         for key, row in rows.items():
-            var = variance(by_row.get(key, ()))
+            var = variances.get(key, _ZERO)
             final.append(row.model_copy(update={"std": std_of(var), "variance": var}))
         return Forecast(
             method="weighted",
             as_of=when,
-            currency=layout.currency,
+            currency=currency,
             rows=tuple(final),
             deals=deals,
         )
