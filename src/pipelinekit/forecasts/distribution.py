@@ -414,7 +414,8 @@ class DistributionForecast(Forecast):
         key = (bucket, group)
         law = self._laws.get(key)
         if law is None:
-            law = self._laws[key] = _row_law(self, self.row(bucket, group))
+            pairs = _pairs(self).get(key, [])
+            law = self._laws[key] = _row_law(self, self.row(bucket, group), pairs)
         return law
 
     def to_records(self) -> list[dict[str, Any]]:
@@ -493,21 +494,22 @@ def _labels(forecast: Forecast) -> list[str]:
     return out
 
 
-def _pairs(forecast: DistributionForecast, row: ForecastRow) -> list[tuple[Decimal, float]]:
-    """(amount, chance of landing in the row) of every deal with a chance there."""
-    key = (row.bucket, row.group)
+Pairs = dict[tuple[str, str | None], list[tuple[Decimal, float]]]
+
+
+def _pairs(forecast: DistributionForecast) -> Pairs:
+    """Per (bucket, group): (amount, chance of landing there) of every deal with a chance."""
+    out: Pairs = {}
     if forecast.timing == "close date":
-        return [(d.amount, d.win_probability) for d in forecast.deals if (d.bucket, d.group) == key]
+        for d in forecast.deals:
+            out.setdefault((d.bucket, d.group), []).append((d.amount, d.win_probability))
+        return out
     labels = _labels(forecast)
-    if row.bucket not in (*labels, LATER):
-        return []
-    at = labels.index(row.bucket) if row.bucket != LATER else len(labels)
-    out: list[tuple[Decimal, float]] = []
+    buckets = (*labels, LATER)
     for d in forecast.deals:
-        if d.group == row.group:
-            c = chances(d, len(labels))[at]
+        for bucket, c in zip(buckets, chances(d, len(labels)), strict=True):
             if c > 0:
-                out.append((d.amount, float(c)))
+                out.setdefault((bucket, d.group), []).append((d.amount, float(c)))
     return out
 
 
@@ -540,8 +542,9 @@ def _factors(errors: tuple[PeriodError, ...], bucket: str) -> tuple[tuple[float,
     return ()
 
 
-def _row_law(forecast: DistributionForecast, row: ForecastRow) -> _Exact | _Mixture | _Factored:
-    pairs = _pairs(forecast, row)
+def _row_law(
+    forecast: DistributionForecast, row: ForecastRow, pairs: list[tuple[Decimal, float]]
+) -> _Exact | _Mixture | _Factored:
     law = _law_of(row.won, pairs, forecast.exact_limit, _new_values(forecast, row))
     factors = _factors(forecast.period_error, row.bucket)
     return _Factored.of(law, row.won, factors) if factors else law
@@ -552,10 +555,11 @@ def _with_laws(forecast: Forecast) -> DistributionForecast:
     assert isinstance(forecast, DistributionForecast)  # merge and compute only pass these
     rows = []
     laws: dict[tuple[str, str | None], _Exact | _Mixture | _Factored] = {}
+    by_row = _pairs(forecast)
     for row in forecast.rows:
-        pairs = _pairs(forecast, row)
+        pairs = by_row.get((row.bucket, row.group), [])
         new = _new_values(forecast, row)
-        law = laws[(row.bucket, row.group)] = _row_law(forecast, row)
+        law = laws[(row.bucket, row.group)] = _row_law(forecast, row, pairs)
         p10, p50, p90 = (law.quantile(q) for q in _QUANTILES)
         spread = _pair_variance(pairs) + _new_variance(new)
         factors = _factors(forecast.period_error, row.bucket)
@@ -1118,15 +1122,18 @@ class MonteCarloForecast(_Configured):
             else:
                 spread = chances(d, len(labels))
                 places = [(b, float(c)) for b, c in zip((*labels, LATER), spread, strict=True)]
-            low: float | numpy.ndarray = 0.0
+            low: float | numpy.ndarray | None = None  # the deal's buckets split [0, win)
             for bucket, p in places:
                 if p <= 0:
                     continue
                 q: float | numpy.ndarray = p
                 if self.shock:
                     q = np.clip(p * (1 + self.shock * shock(bucket)), 0.0, 1.0)
-                high = np.minimum(low + q, 1.0)
-                hit = (u >= low) & (u < high)
+                if low is None:  # the first bucket: [0, q)
+                    high, hit = q, u < q
+                else:
+                    high = np.minimum(low + q, 1.0)
+                    hit = (u >= low) & (u < high)
                 key = (bucket, d.group)
                 if key not in sums:
                     sums[key] = np.zeros(trials, dtype=np.int64)
