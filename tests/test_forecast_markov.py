@@ -470,3 +470,39 @@ def test_partitions_merge_exactly_whatever_the_digits() -> None:
     whole = forecaster.compute(h, as_of=AS_OF)
     assert merged == whole
     assert sum(d.expected for d in whole.deals) > Decimal("999999999999999") * Decimal("0.01")
+
+
+def test_a_lookback_learns_the_stays_of_the_recent_past_by_hand() -> None:
+    # window from 01-06: m2's (2 days) and m3's (4 days) stays in a ended before it; m1's
+    # (10 days, to b) and m5's (30 days, still there) are at risk from day 5, when it began
+    c = count_transitions(small_history(), as_of=AS_OF, lookback=timedelta(days=25))
+    stays = {s.stage: s for s in c.stays}
+    assert stays["a"].exits == ((10, "b", 1),)
+    assert stays["a"].censored == ((30, 1),)
+    assert stays["a"].entered == ((5, 2),)
+    assert c.transitions == count_transitions(small_history(), as_of=AS_OF).transitions
+    f = MarkovForecast(horizon=2, lookback=timedelta(days=25), new_business=False).compute(
+        small_history(), as_of=AS_OF
+    )
+    a = next(s for s in f.stages if s.stage == "a")
+    assert a.stay_probability == pytest.approx(1 / 2)  # one of the two at risk left on day 10
+    evidence = MarkovForecast(lookback=timedelta(days=25)).learn(small_history(), as_of=AS_OF)
+    assert evidence.counts == count_transitions(
+        small_history(), as_of=AS_OF, lookback=timedelta(days=25)
+    )
+    with pytest.raises(ArgumentError, match="lookback") as err:
+        MarkovForecast(learned=evidence).compute(small_history(), as_of=AS_OF)
+    assert err.value.argument == "learned"
+    with pytest.raises(ArgumentError, match="lookback") as err:
+        c.merge(count_transitions(small_history(), as_of=AS_OF))
+    assert err.value.argument == "other"
+
+
+@pytest.mark.parametrize("lookback", [timedelta(0), timedelta(days=-1), 30, "90 days"])
+def test_a_bad_lookback_is_refused_by_name(lookback: Any) -> None:
+    with pytest.raises(ArgumentError) as err:
+        MarkovForecast(lookback=lookback)
+    assert err.value.argument == "lookback"
+    with pytest.raises(ArgumentError) as err:
+        count_transitions(small_history(), as_of=AS_OF, lookback=lookback)
+    assert err.value.argument == "lookback"

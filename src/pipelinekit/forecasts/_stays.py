@@ -56,7 +56,12 @@ class StageCurve:
     survival: tuple[float, ...]
 
     @classmethod
-    def of(cls, exits: Iterable[Exit], censored: Iterable[Censored]) -> StageCurve:
+    def of(
+        cls,
+        exits: Iterable[Exit],
+        censored: Iterable[Censored],
+        entered: Iterable[Censored] = (),
+    ) -> StageCurve:
         """Hazards from the stays: ``exits`` that ended, ``censored`` still going on.
 
         Example:
@@ -73,16 +78,18 @@ class StageCurve:
         left: dict[int, int] = dict(ended)
         for day, count in censored:
             left[day] = left.get(day, 0) + count
-        at_risk = sum(left.values())
+        joined = dict(entered) or {0: sum(left.values())}
+        at_risk = 0
         days: list[int] = []
         hazards: list[tuple[tuple[str, float], ...]] = []
         survival = [1.0]
-        for day in sorted(left):
-            if day in by_day:
+        for day in sorted(set(left) | set(joined)):
+            at_risk += joined.get(day, 0)
+            if day in by_day and at_risk > 0:
                 days.append(day)
                 hazards.append(tuple((t, n / at_risk) for t, n in sorted(by_day[day].items())))
                 survival.append(survival[-1] * (1 - ended[day] / at_risk))
-            at_risk -= left[day]
+            at_risk -= left.get(day, 0)
         return cls(tuple(days), tuple(hazards), tuple(survival))
 
     def first(self, day: int) -> int:

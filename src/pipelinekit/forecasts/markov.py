@@ -144,6 +144,8 @@ class StageStays(BaseModel):
         exits: ``(days, target state, count)``: stays that ended after ``days`` whole days
             by a move to ``target``, in (days, state) order.
         censored: ``(days, count)``: stays still going on at ``as_of``, ``days`` so far.
+        entered: ``(days, count)``: from which age (whole days) each stay is at risk: 0,
+            or with a ``lookback`` its age when the window began.
 
     Example:
         >>> from pipelinekit import demo
@@ -159,6 +161,7 @@ class StageStays(BaseModel):
     stage: str
     exits: tuple[tuple[int, str, int], ...] = ()
     censored: tuple[tuple[int, int], ...] = ()
+    entered: tuple[tuple[int, int], ...] = ()
 
 
 class TransitionCounts(BaseModel):
@@ -171,6 +174,8 @@ class TransitionCounts(BaseModel):
         transitions: every observed (source, target) pair with its count, in state order.
         exposure: per open stage, the time spent in it and the number of exits.
         stays: per open stage, the stays by whole days and outcome (the semi-Markov timing).
+        lookback: stays count only if still going on within this span before ``as_of``
+            (``None``: all of them); the transitions and exposure are always all of them.
 
     Example:
         >>> from pipelinekit import demo
@@ -190,6 +195,7 @@ class TransitionCounts(BaseModel):
     transitions: tuple[Transition, ...] = ()
     exposure: tuple[StageExposure, ...] = ()
     stays: tuple[StageStays, ...] = ()
+    lookback: timedelta | None = None
 
     def to_records(self) -> list[dict[str, Any]]:
         """One row per observed transition: source, target, count, share of the source's exits."""
@@ -212,7 +218,7 @@ class TransitionCounts(BaseModel):
         """
         if not isinstance(other, TransitionCounts):
             raise ArgumentError("other", f"expected TransitionCounts, got {type(other).__name__}")
-        require_same("transition counts", self, other, ("as_of", "states"))
+        require_same("transition counts", self, other, ("as_of", "states", "lookback"))
         counts: dict[tuple[str, str], int] = {}
         for t in (*self.transitions, *other.transitions):
             counts[(t.source, t.target)] = counts.get((t.source, t.target), 0) + t.count
@@ -226,15 +232,27 @@ class TransitionCounts(BaseModel):
                 stays.exit(st.stage, days, target, n)
             for days, n in st.censored:
                 stays.censor(st.stage, days, n)
-        return _counts(self.as_of, self.states, counts, time, stays)
+            for days, n in st.entered:
+                stays.enter(st.stage, days, n)
+        return _counts(self.as_of, self.states, counts, time, stays, self.lookback)
 
 
-def count_transitions(history: History, *, as_of: Instant) -> TransitionCounts:
+def count_transitions(
+    history: History, *, as_of: Instant, lookback: timedelta | None = None
+) -> TransitionCounts:
     """Count the stage changes of ``history.until(as_of)``, won and lost stages merged.
 
     Only moves out of open stages are counted (won and lost are absorbing). A stay still
     going on at ``as_of`` adds its time so far to its stage's exposure but no exit, and is
     a censored stay of :attr:`TransitionCounts.stays`.
+
+    With ``lookback``, the stays are those of the recent past only: a stay that ended
+    before ``as_of − lookback`` is left out, and one that began before it counts as at risk
+    only from the age it had then (``StageStays.entered``: left truncation), so the hazards
+    are those of the last ``lookback``.
+
+    Raises:
+        ArgumentError: ``lookback`` is not ``None`` or a positive timedelta.
 
     Example:
         >>> from pipelinekit import History, schemes
@@ -250,6 +268,7 @@ def count_transitions(history: History, *, as_of: Instant) -> TransitionCounts:
         Fraction(2, 1)
     """
     when = instant(as_of, argument="as_of")
+    _check_lookback(lookback)
     pipeline = history.until(when).as_of(when)
     scheme = pipeline.scheme
     states = _states(scheme)
@@ -258,6 +277,7 @@ def count_transitions(history: History, *, as_of: Instant) -> TransitionCounts:
     stays = _Stays()
     one = timedelta(microseconds=1)
     day = timedelta(days=1)
+    start = None if lookback is None else when - lookback
     for opp in pipeline.values():
         path = opp.path
         for i, visit in enumerate(path):
@@ -271,10 +291,22 @@ def count_transitions(history: History, *, as_of: Instant) -> TransitionCounts:
             if exited:
                 target = _state(scheme, path[i + 1].stage)
                 counts[(visit.stage, target)] = counts.get((visit.stage, target), 0) + 1
+            if start is not None and left < start:
+                continue  # over before the window: not a stay of the recent past
+            since = 0 if start is None else max(0, (start - visit.entered_at) // day)
+            stays.enter(visit.stage, since, 1)
+            if exited:
                 stays.exit(visit.stage, stay // day, target, 1)
             else:
                 stays.censor(visit.stage, stay // day, 1)
-    return _counts(when, states, counts, time, stays)
+    return _counts(when, states, counts, time, stays, lookback)
+
+
+def _check_lookback(lookback: object) -> timedelta | None:
+    """``None`` or a positive timedelta, else ``ArgumentError("lookback")``."""
+    if lookback is not None and (not isinstance(lookback, timedelta) or lookback <= timedelta(0)):
+        raise ArgumentError("lookback", f"expected None or a positive timedelta, got {lookback!r}")
+    return lookback
 
 
 class _Stays:
@@ -283,6 +315,7 @@ class _Stays:
     def __init__(self) -> None:
         self.exits: dict[str, dict[tuple[int, str], int]] = {}
         self.censored: dict[str, dict[int, int]] = {}
+        self.entered: dict[str, dict[int, int]] = {}
 
     def exit(self, stage: str, days: int, target: str, n: int) -> None:
         bucket = self.exits.setdefault(stage, {})
@@ -290,6 +323,10 @@ class _Stays:
 
     def censor(self, stage: str, days: int, n: int) -> None:
         bucket = self.censored.setdefault(stage, {})
+        bucket[days] = bucket.get(days, 0) + n
+
+    def enter(self, stage: str, days: int, n: int) -> None:
+        bucket = self.entered.setdefault(stage, {})
         bucket[days] = bucket.get(days, 0) + n
 
     def rows(self, order: dict[str, int]) -> tuple[StageStays, ...]:
@@ -304,6 +341,7 @@ class _Stays:
                     )
                 ),
                 censored=tuple(sorted(self.censored.get(s, {}).items())),
+                entered=tuple(sorted(self.entered.get(s, {}).items())),
             )
             for s in stages
         )
@@ -329,6 +367,7 @@ def _counts(
     counts: dict[tuple[str, str], int],
     time: dict[str, tuple[int, int]],
     stays: _Stays,
+    lookback: timedelta | None,
 ) -> TransitionCounts:
     order = {s: i for i, s in enumerate(states)}
     return TransitionCounts(
@@ -345,6 +384,7 @@ def _counts(
             for s, (us, n) in sorted(time.items(), key=lambda kv: order[kv[0]])
         ),
         stays=stays.rows(order),
+        lookback=lookback,
     )
 
 
@@ -759,6 +799,8 @@ class MarkovForecast:
             :class:`~pipelinekit.forecasts.weighted.WeightedForecast`.
         new_business: include the ``new`` column (learned from past periods).
         new_business_periods: how many past origins each lag's mean uses (the most recent).
+        lookback: learn the stays (the timing and chances) from the last ``lookback`` only
+            (left-truncated: see :func:`count_transitions`); ``None``: all history.
         learned: :class:`MarkovEvidence` to forecast with instead of learning from the
             history given to :meth:`compute` (which then supplies only the deals to place):
             typically the evidence of every partition, merged, so that the forecasts of the
@@ -798,7 +840,9 @@ class MarkovForecast:
         new_business: bool = True,
         new_business_periods: int = 6,
         learned: MarkovEvidence | None = None,
+        lookback: timedelta | None = None,
     ) -> None:
+        self.lookback = _check_lookback(lookback)
         self._placement = Placement.validate(
             period=period,
             horizon=horizon,
@@ -859,7 +903,7 @@ class MarkovForecast:
         """
         when = instant(as_of, argument="as_of")
         with bulk_work():
-            counts = count_transitions(history, as_of=when)
+            counts = count_transitions(history, as_of=when, lookback=self.lookback)
             new = None
             if self.new_business:
                 p = self._placement
@@ -986,6 +1030,12 @@ class MarkovForecast:
                 f"the evidence was learned at as_of={learned.counts.as_of.isoformat()}; this "
                 f"forecast is at {when.isoformat()}",
             )
+        if learned.counts.lookback != self.lookback:
+            raise ArgumentError(
+                "learned",
+                f"the evidence was learned with lookback={learned.counts.lookback}; this "
+                f"forecaster has lookback={self.lookback}",
+            )
         new = learned.new_business
         if self.new_business and new is None:
             raise ArgumentError(
@@ -1073,7 +1123,7 @@ def _timing(
     chain: MarkovChain, counts: TransitionCounts, scheme: StageScheme, horizon: Horizon
 ) -> Timing:
     curves = {
-        s.stage: StageCurve.of(s.exits, s.censored)
+        s.stage: StageCurve.of(s.exits, s.censored, s.entered)
         for s in counts.stays
         if s.stage in chain.transient
     }
