@@ -94,12 +94,27 @@ def _wilson(w: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def test_stage_rates_count_reached_deals_and_carry_wilson_intervals() -> None:
+def test_stage_rates_are_cumulative_incidence_with_open_deals_in_the_risk_set() -> None:
     model = HistoricalForecast(horizon=3, new_business=False)
     f = model.compute(small_history(), as_of=AS_OF)
     a, b = f.stage_rates
-    assert (a.stage, a.deals, a.won, a.rate, a.source) == ("a", 5, 3, 0.6, "history")
-    assert (b.stage, b.deals, b.won, b.rate) == ("b", 4, 3, 0.75)
+    # closed deals that reached a / b: 3 of 5 and 3 of 4 won (what a closed-only rate says)
+    assert (a.stage, a.deals, a.won, a.observed, a.source) == ("a", 5, 3, 0.6, "history")
+    assert (b.stage, b.deals, b.won, b.observed) == ("b", 4, 3, 0.75)
+    # Deals that were in a, days from their last entry to the close or to AS_OF:
+    # c8 won 4, c3 lost 4, c5 open 5, c4 lost 15, c1 won 20, c2 won 50, c7 open 111.
+    # Aalen-Johansen: at 4 (7 at risk) F = 1/7, S = 5/7; at 15 (4 at risk) S = 15/28;
+    # at 20 (3) F += 15/28 / 3 -> 9/28, S = 10/28; at 50 (2) F += 10/28 / 2 -> 1/2.
+    # Smoothed towards the weight 0.2 by 2 pseudo-deals: (0.5 x 7 + 2 x 0.2) / 9.
+    assert a.rate == pytest.approx((0.5 * 7 + 2 * 0.2) / 9)
+    # still open at the oldest age five deals were open at (4 days): 5/7
+    assert (a.in_stage, a.never_closed) == (7, pytest.approx(5 / 7))
+    # b: c1 won 10, c4 lost 10, c6 open 10 (censored at the same time is at risk):
+    # F = 1/3, S = 1/3; smoothed towards 0.5: (1/3 x 3 + 2 x 0.5) / 5 = 0.4
+    assert b.rate == pytest.approx(0.4)
+    assert (b.in_stage, b.never_closed) == (3, 1.0)  # fewer than five deals: at age 0
+    assert a.insufficient and b.insufficient  # fewer than min_deals=20 deals each
+    assert any("insufficient history" in n for n in f.notes)
     # 3 of 5: p = 0.6, z = 1.96 -> about [0.231, 0.882]
     assert (round(a.low or 0, 3), round(a.high or 0, 3)) == (0.231, 0.882)
     assert (a.low, a.high) == pytest.approx(_wilson(3, 5))
@@ -109,7 +124,7 @@ def test_stage_rates_count_reached_deals_and_carry_wilson_intervals() -> None:
     assert b.wins_timed == 1
     assert b.median_days == 10.0
     assert model.stage_rates_ == f.stage_rates
-    assert f.stage_rates_records()[0]["rate"] == 0.6
+    assert f.stage_rates_records()[0]["rate"] == a.rate
 
 
 def test_open_deals_are_censored_not_counted_as_losses() -> None:
@@ -119,42 +134,48 @@ def test_open_deals_are_censored_not_counted_as_losses() -> None:
     assert {d.opportunity_id for d in f.deals} == {"c5", "c6", "c7"}
 
 
-def test_expected_value_is_spread_by_the_time_to_win_after_the_time_already_spent() -> None:
+def test_expected_value_is_spread_by_the_incidence_after_the_time_already_spent() -> None:
     f = HistoricalForecast(horizon=3, new_business=False).compute(small_history(), as_of=AS_OF)
-    # c5: 1000 x 0.6 = 600; a-durations 4, 20, 50 of which 20 and 50 exceed its age 5:
-    #     15 days after 06-20 (July) and 45 days (08-04, August): 300 each.
-    # c6: 600 x 0.75 = 450; the only b-duration (10) does not exceed its age 10: overdue.
-    # c7: 2000 x 0.6 = 1200; age 111 exceeds every a-duration: overdue.
+    # With 7 deals in a, only ages up to 4 days have 5 deals at risk: older deals (c5 at 5
+    # days, c7 at 111) are taken at 4. Open at 4: won eventually (1/2 - 1/7) / (5/7) = 1/2,
+    # within 11 days (June) 0, days 11-42 (July) (9/28 - 1/7) / (5/7) = 1/4, days 42-73
+    # (August) 1/4; all scaled to the smoothed 0.4333: 0.21667 in July and in August.
+    # b has 3 deals (fewer than 5): c6 is taken at age 0: won within 11 days 1/3, scaled
+    # to the smoothed 0.4: all of it in June.
     rows = {r.bucket: r for r in f.rows}
     assert rows["2024-06"].won == Decimal("300")  # c8
-    assert rows["2024-06"].expected == 0
-    assert rows["2024-07"].expected == Decimal("300.00")
-    assert rows["2024-08"].expected == Decimal("300.00")
-    assert rows["overdue"].expected == Decimal("1650.00")
-    assert rows["overdue"].deals == 2
+    assert rows["2024-06"].expected == Decimal("240.00")  # c6: 600 x 0.4
+    assert rows["2024-07"].expected == Decimal("650.00")  # c5 216.67 + c7 433.33
+    assert rows["2024-08"].expected == Decimal("649.99")  # c5 216.66 + c7 433.33
+    assert rows["later"].expected == Decimal("0.01")
+    assert "overdue" not in rows  # an old deal gets a small chance, not the whole rate
     deals = {d.opportunity_id: d for d in f.deals}
-    assert deals["c5"].win_probability == 0.6
-    assert deals["c5"].expected == Decimal("600.00")
-    assert deals["c6"].bucket == "overdue"
+    assert deals["c5"].win_probability == pytest.approx((0.5 * 7 + 0.4) / 9)
+    assert deals["c5"].expected == Decimal("433.33")
+    assert deals["c5"].periods == pytest.approx((0.0, 0.21667, 0.21666), abs=1e-5)
+    assert deals["c6"].bucket == "2024-06"
 
 
-def test_a_deal_follows_only_the_wins_that_stayed_in_its_stage_longer_than_it_has() -> None:
-    # c9 has been in a for 15 days (since 06-05). Wins that were in a: c1 stayed 10 days
-    # (won 20 days after entering), c2 stayed 50 (won after 50), c8 stayed 4 (won after 4).
-    # Only c2 stayed longer than 15 days, so c9 closes 50 - 15 = 35 days after 06-20 (July).
-    # c1's whole duration (20) also exceeds 15, but c1 had left a after 10 days: taking it
-    # would put half of c9 in June, 5 days ahead, which is what the forecaster once did.
-    records = [*small_records(), _opened("c9", "2024-06-05", "a", "500", product="x")]
+def test_an_old_deal_in_a_stage_of_zombies_gets_a_small_chance() -> None:
+    # 30 deals entered a on 01-01 and never closed; 10 entered on 01-01 and were won within
+    # 20 days. A deal open in a for 100 days has outlived every win: its chance is 0 (the
+    # closed-only rate would give it 10 / 10 = 1).
+    records: list[dict[str, Any]] = []
+    for i in range(30):
+        records.append(_opened(f"z{i}", "2024-01-01", "a", "100"))
+    for i in range(10):
+        records.append(_opened(f"w{i}", "2024-01-01", "a", "100"))
+        records.append(_moved(f"w{i}", f"2024-01-{11 + i:02d}", "won"))
+    records.append(_opened("old", "2024-03-01", "a", "1000"))
     h = History.from_records(records, scheme=SCHEME)
-    f = HistoricalForecast(horizon=3, new_business=False).compute(h, as_of=AS_OF)
+    f = HistoricalForecast(horizon=1, new_business=False, stage_prior=0).compute(h, as_of=AS_OF)
+    a = f.stage_rates[0]
+    assert a.observed == 1.0  # every closed deal was won
+    assert a.rate == pytest.approx(10 / 41)  # 41 deals were in a, 10 won
+    assert a.never_closed == pytest.approx(31 / 41)
     deals = {d.opportunity_id: d for d in f.deals}
-    assert deals["c9"].expected == Decimal("300.00")  # 500 x 0.6
-    assert deals["c9"].bucket == "2024-07"
-    rows = {r.bucket: r for r in f.rows}
-    assert rows["2024-06"].expected == 0
-    # c5 (age 5) still follows c1 and c2: 300 in July, 300 in August; c9 adds 300 in July
-    assert rows["2024-07"].expected == Decimal("600.00")
-    assert rows["2024-08"].expected == Decimal("300.00")
+    assert deals["old"].win_probability == 0.0
+    assert deals["z0"].win_probability == 0.0
 
 
 def test_spreading_adds_up_to_each_deals_expected_value() -> None:
@@ -178,7 +199,8 @@ def test_new_business_means_per_lag_scaled_by_the_rest_of_the_current_period() -
     assert rows["2024-06"].new == (left * 200).quantize(Decimal("0.01"))
     assert rows["2024-07"].new == (200 + left * 500).quantize(Decimal("0.01"))
     assert rows["2024-08"].new == Decimal("700.00")
-    assert rows["2024-06"].total == rows["2024-06"].won + rows["2024-06"].new
+    june = rows["2024-06"]
+    assert june.total == june.won + june.expected + june.new
 
 
 def test_segment_rates_shrink_towards_the_overall_rate() -> None:
@@ -194,7 +216,10 @@ def test_segment_rates_shrink_towards_the_overall_rate() -> None:
     # product y: c2, c8 both won: 2 of 2
     assert table[("y", "a")].rate == pytest.approx((2 + k * 0.6) / (2 + k))
     deals = {d.opportunity_id: d for d in f.deals}
-    assert deals["c5"].win_probability == pytest.approx((1 + k * 0.6) / (3 + k))
+    # a deal's chance is its stage's (the incidence, smoothed: 0.4333) times how its
+    # segment's closed deals fared against the stage's (0.44 against 0.6)
+    stage_a = (0.5 * 7 + 2 * 0.2) / 9
+    assert deals["c5"].win_probability == pytest.approx(stage_a * ((1 + k * 0.6) / (3 + k)) / 0.6)
     assert deals["c5"].group == "x"
 
 
@@ -222,17 +247,19 @@ def test_lookback_ignores_deals_closed_before_it() -> None:
     assert f.stage_rates[0].deals == 1  # only c8 closed in the last 30 days
 
 
-def test_condition_on_age_lowers_a_deal_that_sat_longer_than_won_deals_did() -> None:
-    plain = HistoricalForecast(new_business=False).compute(small_history(), as_of=AS_OF)
-    aged = HistoricalForecast(new_business=False, condition_on_age=True).compute(
-        small_history(), as_of=AS_OF
-    )
-    p = {d.opportunity_id: d.win_probability for d in plain.deals}
-    q = {d.opportunity_id: d.win_probability for d in aged.deals}
-    # c7 has sat 111 days in a; won deals stayed 4, 10 and 50 days, lost ones 4 and 5
-    # Sw = (0 + 1) / (3 + 2), Sl = (0 + 1) / (2 + 2): 0.6*0.2 / (0.6*0.2 + 0.4*0.25)
-    assert q["c7"] == pytest.approx(0.12 / (0.12 + 0.1))
-    assert q["c7"] < p["c7"]
+def test_a_deals_chance_falls_with_the_time_it_has_sat_in_its_stage() -> None:
+    h = demo.crm_history(months=18, deals_per_month=80, seed=5)
+    f = HistoricalForecast(new_business=False).compute(h, as_of="2023-06-01T00:00:00Z")
+    by_age: dict[str, list[tuple[float, float]]] = {}
+    when = datetime(2023, 6, 1, tzinfo=UTC)
+    pipeline = h.as_of(when)
+    for d in f.deals:
+        age = (when - pipeline[d.opportunity_id].stage_entered_at).days
+        by_age.setdefault(d.stage, []).append((age, d.win_probability))
+    young = [p for age, p in by_age["proposal"] if age < 15]
+    old = [p for age, p in by_age["proposal"] if age > 120]
+    assert young and old
+    assert max(old) < min(young)
 
 
 def test_historical_forecasts_merge_only_with_the_same_tables() -> None:
@@ -257,7 +284,8 @@ def test_historical_forecasts_merge_only_with_the_same_tables() -> None:
         ({"lookback": 30}, "lookback"),
         ({"new_business": "yes"}, "new_business"),
         ({"new_business_periods": 0}, "new_business_periods"),
-        ({"condition_on_age": 1}, "condition_on_age"),
+        ({"stage_prior": -1}, "stage_prior"),
+        ({"min_deals": -1}, "min_deals"),
         ({"currency": "euro"}, "currency"),
         ({"tz": "UTC"}, "tz"),
     ],
@@ -316,37 +344,50 @@ def test_the_learners_fast_reach_agrees_with_reached_stages(data: st.DataObject)
         assert fast == reached_stages(opp, scheme)
 
 
-_days = st.floats(min_value=0, max_value=400, allow_nan=False).map(lambda d: round(d, 2))
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    wins=st.lists(
-        st.tuples(_days, _days).map(lambda p: (min(p), max(p))),  # a stay is within its duration
-        max_size=12,
-    ),
-    deals=st.lists(
-        st.tuples(st.integers(min_value=0, max_value=10**7), _days), min_size=1, max_size=12
-    ),
-    months_ahead=st.integers(min_value=1, max_value=4),
+_outcomes = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=60).map(float), st.sampled_from((0, 1, 2))),
+    max_size=40,
 )
-def test_the_sweep_spreads_each_deal_over_the_wins_that_outstayed_it(
-    wins: list[tuple[float, float]], deals: list[tuple[int, float]], months_ahead: int
-) -> None:
-    from pipelinekit.forecasts._learned import Horizon, spread, spread_by_stay
-    from pipelinekit.periods import months
 
-    first = months().period_of(datetime(2024, 3, 1, tzinfo=UTC).date())
-    periods = [first]
-    for _ in range(months_ahead - 1):
-        periods.append(periods[-1].next())
-    horizon = Horizon.of(tuple(periods), datetime(2024, 3, 10, tzinfo=UTC), UTC)
-    values = [Decimal(cents) / 100 for cents, _ in deals]
-    ages = [age for _, age in deals]
-    swept = spread_by_stay(values, ages, wins, horizon)
-    for value, age, got in zip(values, ages, swept, strict=True):
-        possible = sorted(duration for stay, duration in wins if stay > age)
-        expected = spread(value, possible, age, horizon) if possible else None
-        assert got == expected
-        if got is not None:
-            assert sum(got.values()) == value.quantize(Decimal("0.01"))
+
+@settings(max_examples=150, deadline=None)
+@given(outcomes=_outcomes, age=st.integers(min_value=0, max_value=70).map(float))
+def test_incidence_is_a_distribution_over_won_lost_and_still_open(
+    outcomes: list[tuple[float, int]], age: float
+) -> None:
+    from pipelinekit.forecasts._survival import Incidence
+
+    c = Incidence.of(outcomes)
+    end = float("inf")
+    # won + lost + still open = 1 at every time, each share in [0, 1], F and 1 - S rising
+    assert 0.0 <= c.won_by(end) <= 1.0 - c.open_at(end) + 1e-12
+    previous = (0.0, 1.0)
+    for t in (*c.times, end):
+        assert c.won_by(t) >= previous[0] - 1e-12 and c.open_at(t) <= previous[1] + 1e-12
+        previous = (c.won_by(t), c.open_at(t))
+    # the chances of the periods add up to the eventual chance
+    eventual = c.won_after(age)
+    pieces = c.won_within(age, 0, 10) + c.won_within(age, 10, 30) + c.won_within(age, 30, 1e9)
+    assert pieces == pytest.approx(eventual, abs=1e-9)
+    assert 0.0 <= eventual <= 1.0 + 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    outcomes=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=60).map(float), st.sampled_from((1, 2))),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_without_open_deals_the_incidence_is_the_share_won(
+    outcomes: list[tuple[float, int]],
+) -> None:
+    from pipelinekit.forecasts._survival import WON, Incidence
+
+    c = Incidence.of(outcomes)
+    won = sum(1 for _, code in outcomes if code == WON)
+    assert c.won_by(float("inf")) == pytest.approx(won / len(outcomes))
+    for t in (0.0, 10.0, 30.0):
+        by_t = sum(1 for d, code in outcomes if code == WON and d <= t)
+        assert c.won_by(t) == pytest.approx(by_t / len(outcomes))

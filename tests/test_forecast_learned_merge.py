@@ -52,7 +52,7 @@ SETTINGS = st.sampled_from(
         {"segment_by": "product"},
         {"segment_by": "owner", "prior_strength": 3.0},
         {"lookback": timedelta(days=120)},
-        {"condition_on_age": True, "horizon": 2},
+        {"stage_prior": 0.0, "min_deals": 5, "horizon": 2},
         {"period": "quarter", "horizon": 2, "new_business_periods": 2},
     ]
 )

@@ -119,7 +119,7 @@ def test_salesforce_backtest_actuals(
     months = _months("2022-06", "2022-11")
     expected = {m: Decimal(str(int(by_month.get(m, 0)))) for m in months}
     assert salesforce["backtest_actual"] == expected
-    assert salesforce["backtest_points"] == 2 * len(months)  # weighted and historical
+    assert salesforce["backtest_points"] == 3 * len(months)  # weighted, historical, projection
     for accuracy in salesforce["backtest"].values():
         assert accuracy.points == len(months)
 

@@ -39,19 +39,21 @@ are list prices while open or lost and ``close_value`` once won), win/loss overa
 agent and per product (``WinLoss``; the data gives no loss reasons), velocity, funnel, lead
 requirement, weak areas, and a backtest.
 
-Backtest: ``HistoricalForecast`` (one month ahead) at the start of every month from
+Backtest: ``HistoricalForecast`` and ``ProjectionForecast`` (one month ahead) at the start
+of every month from
 2017-04-01 to 2017-12-01, each forecast made from ``history.until(as_of)`` and compared with
 the ``close_value`` won in that month. The first close in the data is on 2017-03-01, so
 2017-04-01 is the first ``as_of`` with closed deals to learn from; December 2017 is the
 last month the data covers in full. ``WeightedForecast`` does not apply: the scheme has no
 weights and the data has no expected close dates. Two things to read the result with: (1)
-1,589 deals are still Engaging at the end of the data, many engaged months before; the
-forecaster learns its win rate from closed deals only (open ones are censored, not counted
-as losses), so it gives those never-closing deals the same chance as the others and
-forecasts more than is won; the deal-level Brier score cannot see this, because deals still
-open at the end have no outcome and are left out of it ("censored"). (2) A close dated on the
-first of a month is at 00:00 that day, so it is already known at ``as_of`` (in the
-forecast's ``won`` part) - the bare-date convention, not look-ahead.
+1,589 deals are still Engaging at the end of the data, many engaged months before. A win
+rate learned from closed deals only would give those never-closing deals the same chance as
+the others and forecast about half as much again as is won; both forecasters count the open
+deals (the historical one through the cumulative incidence of winning given a deal's age, the
+projection through what share of the deals open at each past month's start was won within
+it), and every deal open at an ``as_of`` is scored on whether it was won within the month.
+(2) A close dated on the first of a month is at 00:00 that day, so it is already known at
+``as_of`` (in the forecast's ``won`` part) - the bare-date convention, not look-ahead.
 
 Run: ``python examples/data/maven_crm.py`` (finds ``shared/data`` beside the checkout, or
 set ``PIPELINEKIT_DATA``).
@@ -69,6 +71,7 @@ from _common import data_dir_or_exit, print_ingest, print_table, read_csv, secti
 import pipelinekit as pk
 from pipelinekit.forecasts.backtest import backtest
 from pipelinekit.forecasts.historical import HistoricalForecast
+from pipelinekit.forecasts.projection import ProjectionForecast
 from pipelinekit.reports.funnel import FunnelConversion
 from pipelinekit.reports.lead_requirement import LeadRequirement
 from pipelinekit.reports.pipeline_by_stage import PipelineByStage
@@ -252,13 +255,13 @@ def main(data_dir: Path) -> dict[str, Any]:
     )
     print("  the first close in the data is on 2017-03-01")
     bt = backtest(
-        {"historical": HistoricalForecast(horizon=1)},
+        {"historical": HistoricalForecast(horizon=1), "projection": ProjectionForecast(horizon=1)},
         history,
         as_of_dates=(BACKTEST_FROM, BACKTEST_TO, "month"),
     )
     print_table(
         [{**a, "scored": a["deals_scored"]} for a in bt.summary()],
-        ["forecaster", "points", "mae", "wape", "bias", "brier", "log_loss", "ece", "scored"],
+        ["forecaster", "points", "mae", "wape", "bias", "coverage", "ece", "scored"],
     )
     points = [
         {
@@ -270,7 +273,9 @@ def main(data_dir: Path) -> dict[str, Any]:
             "brier": p.brier,
         }
         for p in bt.points
+        if p.forecaster == "historical"
     ]
+    print("  the historical forecaster's months:")
     print_table(points, ["as_of", "open", "forecast", "actual", "error", "brier"])
     print("  open: deals open at as_of, each scored on whether it was won within the month")
     print("  (still open at its end: not won); actual: close_value won in that month")
@@ -300,8 +305,10 @@ def main(data_dir: Path) -> dict[str, Any]:
                 "open": p.deals_scored,
             }
             for p in bt.points
+            if p.forecaster == "historical"
         ],
         "backtest_wape": bt.accuracy_of("historical").wape,
+        "projection_wape": bt.accuracy_of("projection").wape,
     }
 
 

@@ -49,21 +49,23 @@ weights), win/loss overall and by lead origin (``WinLoss``, with the one loss re
 gives), the first-contact-to-win time (``Velocity``), the funnel, the lead requirement, and a
 backtest.
 
-Backtest: ``HistoricalForecast`` - the win rate of ``mql`` and the time to win learned from
-the leads closed before ``as_of``, plus new business from past months - each month from
+Backtest: ``HistoricalForecast`` (the chance of winning from the ``mql`` stage and when,
+learned from every lead before ``as_of``, plus new business from past months) against
+``ProjectionForecast`` - each month from
 January to November 2018 (the months with wins; the first three are in December 2017)
 forecast at its first day, São Paulo time (:data:`BACKTEST_AS_OF`), and compared with the
 sellers signed in it. No ``WeightedForecast``: the scheme has no weights and the leads no
 expected close date. The 180-day rule adds no look-ahead here either: the lost records are
 dated at first contact + 180 days, so ``history.until(as_of)``, all a forecaster sees,
-holds only the losses known by then. That is exactly what misleads the default forecaster:
-at each ``as_of`` the leads known to be lost are those first contacted over 180 days before,
-while wins are known days after contact, so the win rate among the closed leads (printed as
-``rate_known``) is well above the final 0.105 and it overshoots. The second forecaster,
-``condition_on_age=True``, uses each open lead's chance of winning *given* how long it has
-already stayed open, learned from the stays of the won and lost leads, which corrects much
-of it. From June 2018 both still expect new business, although the data set has no lead
-first contacted after May 2018.
+holds only the losses known by then. That is what misleads a rate learned from closed leads
+only: at each ``as_of`` the leads known to be lost are those first contacted over 180 days
+before, while wins are known days after contact, so the win rate among the closed leads
+(printed as ``rate_known``) is well above the final 0.105. Both forecasters count the open
+leads instead: the historical forecaster through the cumulative incidence of winning (an
+open lead stays in the risk set, and its chance depends on how long it has been open), the
+``ProjectionForecast`` by measuring what share of the leads open at the start of each past
+month was won within it. From June 2018 both still expect some new business, although the
+data set has no lead first contacted after May 2018.
 
 Run: ``python examples/data/olist_funnel.py``.
 """
@@ -87,6 +89,7 @@ from _common import (
 import pipelinekit as pk
 from pipelinekit.forecasts.backtest import backtest
 from pipelinekit.forecasts.historical import HistoricalForecast
+from pipelinekit.forecasts.projection import ProjectionForecast
 from pipelinekit.reports.funnel import FunnelConversion
 from pipelinekit.reports.lead_requirement import LeadRequirement
 from pipelinekit.reports.pipeline_by_stage import PipelineByStage
@@ -248,7 +251,7 @@ def main(data_dir: Path) -> dict[str, Any]:
     bt = backtest(
         {
             "historical": HistoricalForecast(horizon=1, tz=TZ),
-            "age-conditioned": HistoricalForecast(horizon=1, tz=TZ, condition_on_age=True),
+            "projection": ProjectionForecast(horizon=1, tz=TZ),
         },
         history,
         as_of_dates=(first, last, "month"),
@@ -256,19 +259,20 @@ def main(data_dir: Path) -> dict[str, Any]:
     )
     print_table(
         bt.summary(),
-        ["forecaster", "points", "mae", "wape", "bias", "brier", "log_loss", "deals_scored"],
+        ["forecaster", "points", "mae", "wape", "bias", "coverage", "ece", "deals_scored"],
     )
     by_month = backtest_months(bt)
     for month in by_month.values():
         month["rate_known"] = WinLoss().compute(history, as_of=month["as_of"]).overall.win_rate
     print_table(
         by_month.values(),
-        ["month", "actual", "historical", "age-conditioned", "open", "rate_known"],
+        ["month", "actual", "historical", "projection", "open", "rate_known"],
     )
     print(
-        "  actual: sellers signed in the month; open: leads open at its first day; "
-        "rate_known: won / (won + lost)\n  among the leads closed by then (what the "
-        f"forecasters learn), against {win_loss.overall.win_rate:.3f} in the end"
+        "  actual: sellers signed in the month; open: leads open at its first day (none scored in\n"
+        "  November: the data ends before it does); rate_known: won / (won + lost) among the leads\n"
+        "  closed by then (what a closed-deal rate would learn), against "
+        f"{win_loss.overall.win_rate:.3f} in the end"
     )
 
     return {

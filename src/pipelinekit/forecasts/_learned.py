@@ -2,21 +2,21 @@
 
 The historical and Markov forecasters do not trust the typed-in close date: they place a
 deal's expected value at a learned time after ``as_of``. These helpers turn "so many days
-after ``as_of``" into a bucket of the horizon, spread a value over empirical durations, and
+after ``as_of``" into a bucket of the horizon, and
 build the forecast rows (won + expected + new) from the per-deal allocations.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
 
 from pipelinekit.errors import ArgumentError
-from pipelinekit.forecasts._placement import Placed, cents
+from pipelinekit.forecasts._placement import Placed
 from pipelinekit.forecasts.result import LATER, NO_CLOSE_DATE, OVERDUE, ForecastRow
 from pipelinekit.money import EXACT
 from pipelinekit.periods import Period
@@ -54,102 +54,6 @@ class Horizon:
 def days_between(start: datetime, end: datetime) -> float:
     """``end - start`` in days (a float)."""
     return (end - start).total_seconds() / _DAY_SECONDS
-
-
-def spread(
-    value: Decimal, durations: Sequence[float], age: float, horizon: Horizon
-) -> dict[str, Decimal] | None:
-    """Spread ``value`` over the buckets by an empirical duration distribution.
-
-    ``durations`` (sorted, in days) are how long past deals took from entering their stage
-    to being won; ``age`` is how long this deal has already been in its stage. Only the
-    durations longer than ``age`` remain possible, so each of those counts equally and the
-    deal closes ``duration - age`` days after ``as_of``. The shares add up to ``value``
-    exactly (the last share takes the rounding remainder). ``None`` when no duration is
-    longer than ``age`` (the deal is older than every comparable win).
-
-    Example:
-        >>> from datetime import UTC, date, datetime
-        >>> from pipelinekit.periods import months
-        >>> jan = months().period_of(date(2024, 1, 1))
-        >>> h = Horizon.of((jan, jan.next()), datetime(2024, 1, 1, tzinfo=UTC), UTC)
-        >>> spread(Decimal("90"), [5.0, 20.0, 60.0, 100.0], 10.0, h)
-        {'2024-01': Decimal('30.00'), '2024-02': Decimal('30.00'), 'later': Decimal('30.00')}
-    """
-    first = bisect_right(durations, age)
-    remaining = len(durations) - first
-    if remaining == 0:
-        return None
-    counts: dict[str, int] = {}
-    previous = first
-    for label, end in zip(horizon.labels, horizon.ends, strict=True):
-        upto = max(previous, bisect_left(durations, age + end))
-        if upto > previous:
-            counts[label] = upto - previous
-        previous = upto
-    if len(durations) > previous:
-        counts[LATER] = len(durations) - previous
-    return share(value, counts)
-
-
-def spread_by_stay(
-    values: Sequence[Decimal],
-    ages: Sequence[float],
-    wins: Sequence[tuple[float, float]],
-    horizon: Horizon,
-) -> list[dict[str, Decimal] | None]:
-    """:func:`spread` for deals of one stage, each conditioned on its time in the stage.
-
-    ``wins`` are ``(stay, duration)`` pairs of past won deals: how long their last stay in
-    the stage lasted, and the days from entering it to the win. A deal still in the stage
-    after ``age`` days can only follow the wins whose stay lasted **longer than** ``age``
-    (comparing with the whole duration instead would let a win that left the stage after
-    3 days stand for a deal that has been there 30, and place the deal too early). Each of
-    those counts equally, the deal closing ``duration - age`` days after ``as_of``. One
-    entry per deal, in the order given: its allocation, or ``None`` when no win stayed
-    longer than its age.
-
-    The deals are swept oldest first, so each win joins the sorted durations once:
-    ``O((deals + wins) log wins)`` plus the insertions.
-
-    Example:
-        >>> from datetime import UTC, date, datetime
-        >>> from pipelinekit.periods import months
-        >>> jan = months().period_of(date(2024, 1, 1))
-        >>> h = Horizon.of((jan, jan.next()), datetime(2024, 1, 1, tzinfo=UTC), UTC)
-        >>> wins = [(3.0, 40.0), (12.0, 20.0), (25.0, 45.0)]  # (stay, duration) in days
-        >>> spread_by_stay([Decimal("100"), Decimal("100")], [10.0, 30.0], wins, h)
-        [{'2024-01': Decimal('50.00'), '2024-02': Decimal('50.00')}, None]
-    """
-    out: list[dict[str, Decimal] | None] = [None] * len(values)
-    by_stay = sorted(wins, reverse=True)
-    possible: list[float] = []  # sorted durations of the wins whose stay exceeds the age
-    taken = 0
-    for i in sorted(range(len(ages)), key=ages.__getitem__, reverse=True):
-        age = ages[i]
-        while taken < len(by_stay) and by_stay[taken][0] > age:
-            insort(possible, by_stay[taken][1])
-            taken += 1
-        out[i] = spread(values[i], possible, age, horizon)
-    return out
-
-
-def share(value: Decimal, counts: Mapping[str, int]) -> dict[str, Decimal]:
-    """Split ``value`` in proportion to ``counts``, in cents; the shares add up to ``value``
-    exactly (the last share takes the rounding remainder).
-    """
-    total = sum(counts.values())
-    out: dict[str, Decimal] = {}
-    given = _ZERO
-    items = [(k, c) for k, c in counts.items() if c > 0]
-    for i, (label, count) in enumerate(items):
-        if i == len(items) - 1:
-            out[label] = value - given
-        else:
-            part = cents(value * count / total)
-            out[label] = part
-            given += part
-    return out
 
 
 def wilson(won: int, deals: int, z: float = Z95) -> tuple[float, float] | None:

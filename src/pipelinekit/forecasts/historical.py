@@ -1,29 +1,33 @@
-"""The historical forecast: win rates and times learned from closed deals.
+"""The historical forecast: win rates and times to win learned from every deal's history.
 
-Instead of trusting the stage weights and the typed-in close dates, the forecaster learns
-from the opportunities **closed before** ``as_of`` (deals still open then are censored:
-they are never counted as losses):
+Instead of trusting the stage weights and the typed-in close dates, the forecaster learns,
+for every open stage ``s``, what became of the deals that were in it, **open ones
+included**:
 
-- **the win rate per open stage** ``s``: among closed deals that *reached* ``s`` (entered
-  ``s`` or any later stage in funnel order; a won deal reached every open stage: the
-  shared definition, ``pipelinekit.reached_stages``), the share won, with a Wilson 95 %
-  interval and the number of deals behind it. "Reached" rather than "was in": deals that
-  skip a stage still pass through it, so they are evidence about it, and the rates then
-  rise along the funnel like stage weights do. Optionally per segment (product, owner,
-  source), shrunk towards the overall stage rate: ``(wins + k · overall) / (closed + k)``
-  (the mean of a beta posterior whose prior is worth ``k`` deals at the overall rate);
-- **the time to win from each stage**: for won deals that were in ``s``, the days from
-  their last entry into ``s`` to the win, and how long that stay in ``s`` lasted. An open
-  deal that has been in ``s`` for ``a`` days can only follow the wins whose stay in ``s``
-  lasted longer than ``a``: its expected value (``amount × rate``) is spread evenly over
-  those, ``duration − a`` days after ``as_of`` (a deal that has been in ``s`` longer than
-  any win stayed there goes to the ``overdue`` bucket);
+- **the cumulative incidence of winning** from entering ``s``: for each deal that was in
+  ``s``, the days from its last entry to its close (won or lost), or to ``as_of`` while still
+  open. A deal still open is *censored*: it stays in the risk set for as long as it was
+  observed, neither dropped nor counted as lost (the Aalen-Johansen estimator, with winning
+  and losing as competing outcomes, :mod:`pipelinekit.forecasts._survival`). A rate learned
+  from closed deals only measures the fast deals and gives every deal left open for a year
+  (a zombie) a healthy deal's chance; the incidence does not. The stage's ``rate`` is the
+  chance a deal entering ``s`` is won, smoothed towards the stage weight by ``stage_prior``
+  pseudo-deals; ``never_closed`` estimates the zombies' share;
+- **each open deal's chance given its age**: a deal that has been in ``s`` for ``a`` days is
+  won with chance ``(F(∞) − F(a)) / S(a)``, within a period ``(F(a + end) − F(a +
+  start)) / S(a)``: its expected value is spread over the horizon by the same estimate (what
+  is left after the horizon goes to ``later``). Ages the evidence does not support (fewer
+  than five deals of the stage still open at that age) are taken at the oldest supported
+  age;
+- **per segment** (product, owner, source) optionally: the segment's closed deals' share won
+  among those that *reached* ``s`` (the shared definition, ``pipelinekit.reached_stages``),
+  shrunk towards the stage's by ``prior_strength`` pseudo-deals, scales the stage's chance;
 - **new business**: revenue from deals not yet created, from how much past periods won
   from deals created inside the window (see :class:`HistoricalForecast`).
 
-Each deal's ``win_probability`` is its learned rate: a calibrated probability, not a rank
-(the Japanese Vtiger article's "which deals are most likely to close"). Rates are floats;
-money is Decimal.
+The closed-deal view stays in the table for comparison: ``deals`` and ``won`` count the
+closed deals that reached the stage, ``observed`` is their share won (with a Wilson 95 %
+interval). Rates are floats; money is Decimal.
 
 Example:
     >>> from pipelinekit import demo
@@ -31,17 +35,16 @@ Example:
     >>> history = demo.demo_history(opportunities=60, seed=42)
     >>> f = HistoricalForecast(horizon=3).compute(history, as_of="2024-09-30T00:00:00+00:00")
     >>> [r.bucket for r in f.rows]
-    ['2024-09', '2024-10', '2024-11', 'later', 'overdue']
+    ['2024-09', '2024-10', '2024-11', 'later']
     >>> r = f.stage_rates[0]
-    >>> r.stage, r.deals, r.won, r.rate, (round(r.low, 3), round(r.high, 3))
-    ('prospecting', 30, 12, 0.4, (0.246, 0.577))
+    >>> r.stage, r.deals, r.won, r.observed, round(r.rate, 3), r.in_stage
+    ('prospecting', 30, 12, 0.4, 0.396, 44)
     >>> f.row("2024-10").expected
-    Decimal('85743.87')
+    Decimal('119881.52')
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -60,11 +63,11 @@ from pipelinekit.forecasts._learned import (
     check_number,
     days_between,
     forecast_rows,
-    spread_by_stay,
     wilson,
 )
 from pipelinekit.forecasts._placement import Layout, Placement, cents, place
-from pipelinekit.forecasts.result import NO_CLOSE_DATE, OVERDUE, DealForecast, Forecast
+from pipelinekit.forecasts._survival import LOST, OPEN, WON, Incidence
+from pipelinekit.forecasts.result import LATER, NO_CLOSE_DATE, OVERDUE, DealForecast, Forecast
 from pipelinekit.history import History, Pipeline
 from pipelinekit.money import EXACT, FxRates, ReportingCurrency
 from pipelinekit.money import total as money_total
@@ -96,18 +99,29 @@ class StageRate(BaseModel):
     """The learned win rate of one open stage (and segment).
 
     Attributes:
-        segment: the segment value (``None``: the overall rate over all closed deals).
+        segment: the segment value (``None``: the stage's row over every deal).
         stage: the open stage key.
-        deals: closed deals (won or lost) that reached the stage: the evidence.
+        deals: closed deals (won or lost) that reached the stage (the closed-deal view).
         won: how many of them were won.
-        observed: ``won / deals`` (``None`` without deals).
-        rate: the win probability used: ``observed`` overall; shrunk towards the overall
-            rate for a segment; the stage weight / 100 when no closed deal reached the stage.
+        observed: ``won / deals`` (``None`` without deals): what a rate learned from closed
+            deals only says.
+        rate: overall rows: the chance a deal entering the stage is won, from the
+            cumulative incidence over every deal that was in it (open ones in the risk set),
+            smoothed towards the stage weight; the weight / 100 when no deal that was in the
+            stage has closed. Segment rows: the segment's ``observed`` shrunk towards the
+            stage's (``prior_strength`` pseudo-deals), which scales the stage's chance.
         low, high: the Wilson 95 % interval of ``observed`` (``None`` without deals).
         source: ``"history"``, ``"shrunk"`` (segment rows) or ``"weight"`` (no evidence).
         wins_timed: won deals that were in the stage, so their time to win is known
             (overall rows only; segments share the overall timing).
         median_days: the median days from entering the stage to winning (overall rows).
+        in_stage: deals that were in the stage, open ones included (overall rows): the
+            population of the cumulative incidence behind ``rate``.
+        never_closed: the estimated share of deals entering the stage that are still open
+            at the oldest age at which five of them were still open (overall rows): the
+            zombies.
+        insufficient: fewer than ``min_deals`` deals behind the row: its rate leans on the
+            prior (the stage weight, or the overall stage rate for a segment).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -123,6 +137,9 @@ class StageRate(BaseModel):
     source: RateSource
     wins_timed: int = 0
     median_days: float | None = None
+    in_stage: int = 0
+    never_closed: float | None = None
+    insufficient: bool = False
 
 
 class NewBusinessRate(BaseModel):
@@ -168,6 +185,10 @@ class StageTiming(BaseModel):
         wins: per won deal that was in the stage: ``(stay, days to win)``, the length of
             its last stay there and the days from that last entry to the win (sorted).
         losses: per lost deal that was in the stage: the length of its last stay (sorted).
+        outcomes: per deal that was in the stage, **open ones included**: the days from
+            its last entry into the stage to its close, or to ``as_of`` while still open,
+            and how it ended (1 won, 2 lost, 0 still open), sorted: what the cumulative
+            incidence of winning is estimated from.
 
     Example:
         >>> t = StageTiming(stage="qualification", wins=((5.0, 12.5),), losses=(3.0,))
@@ -180,6 +201,7 @@ class StageTiming(BaseModel):
     stage: str
     wins: tuple[tuple[float, float], ...] = ()
     losses: tuple[float, ...] = ()
+    outcomes: tuple[tuple[float, int], ...] = ()
 
 
 class CreatedWon(BaseModel):
@@ -273,9 +295,11 @@ class HistoricalEvidence(Result):
             reached[(r.segment, r.stage)] = (n + r.deals, w + r.won)
         wins: dict[str, list[tuple[float, float]]] = {}
         losses: dict[str, list[float]] = {}
+        ends: dict[str, list[tuple[float, int]]] = {}
         for t in (*self.timings, *other.timings):
             wins.setdefault(t.stage, []).extend(t.wins)
             losses.setdefault(t.stage, []).extend(t.losses)
+            ends.setdefault(t.stage, []).extend(t.outcomes)
         created: dict[tuple[date, date], Decimal] = {}
         for c in (*self.created_won, *other.created_won):
             key = (c.won_in, c.created_in)
@@ -290,7 +314,10 @@ class HistoricalEvidence(Result):
                 "reached": _reached_rows(reached, stage_order),
                 "timings": tuple(
                     StageTiming(
-                        stage=s, wins=tuple(sorted(wins[s])), losses=tuple(sorted(losses[s]))
+                        stage=s,
+                        wins=tuple(sorted(wins[s])),
+                        losses=tuple(sorted(losses[s])),
+                        outcomes=tuple(sorted(ends[s])),
                     )
                     for s in sorted(wins, key=lambda s: stage_order.get(s, len(stage_order)))
                 ),
@@ -464,10 +491,11 @@ class _Funnel:
 
 
 class HistoricalForecast:
-    """Forecast from win rates and times to win learned from deals closed before ``as_of``.
+    """Forecast from the cumulative incidence of winning learned before ``as_of``.
 
-    The projection of a period is ``won`` (already won in it) + ``expected`` (open deals'
-    ``amount × learned rate``, spread over periods by the learned time to win) + ``new``
+    The projection of a period is ``won`` (already won in it) + ``expected`` (each open
+    deal's amount times its chance of being won in the period, given the time it has
+    already spent in its stage; see the module docstring) + ``new``
     (deals not created yet).
 
     **New business.** For each lag ``j`` (0 .. horizon − 1) the forecaster averages, over
@@ -490,18 +518,9 @@ class HistoricalForecast:
             (``None``: all history).
         new_business: include the ``new`` column.
         new_business_periods: how many past complete periods the new-business means use.
-        condition_on_age: adjust each deal's rate for the time it has already spent in its
-            stage: ``P(won | still in the stage after a days)`` by Bayes' rule from how
-            long won and lost deals stayed in it (Laplace-smoothed). A deal that sits far
-            longer than won deals used to, while lost deals did sit that long, is less
-            likely to be won. A deal older than every closed deal of its stage, won or lost,
-            is outside the evidence: its probability then comes from the smoothing alone
-            (about one half, whatever the rate); flag such deals with
-            :class:`~pipelinekit.reports.stalled.StalledDeals` rather than trust the
-            figure. Off by default: where
-            time in a stage says nothing (memoryless histories such as
-            ``examples/forecast_backtest.py``) it only adds noise (Brier 0.0863 vs 0.0832
-            there); switch it on when a backtest on your history says it helps.
+        stage_prior: pseudo-deals of additive smoothing of each stage's rate towards its
+            prior, the stage weight (the overall win rate for a stage without weight).
+        min_deals: fewer deals behind a rate flag it ``insufficient`` (and a note says so).
         currency, rates: the reporting currency and :class:`~pipelinekit.money.FxRates`.
         tz: the zone whose calendar dates decide periods.
         learned: :class:`HistoricalEvidence` to forecast with instead of learning from the
@@ -535,7 +554,8 @@ class HistoricalForecast:
         lookback: timedelta | None = None,
         new_business: bool = True,
         new_business_periods: int = 6,
-        condition_on_age: bool = False,
+        stage_prior: float = 2.0,
+        min_deals: int = 20,
         currency: str | None = None,
         rates: FxRates | None = None,
         tz: tzinfo = UTC,
@@ -569,11 +589,10 @@ class HistoricalForecast:
         if not isinstance(new_business, bool):
             raise ArgumentError("new_business", f"expected True or False, got {new_business!r}")
         check_count("new_business_periods", new_business_periods, low=1)
-        if not isinstance(condition_on_age, bool):
-            raise ArgumentError(
-                "condition_on_age", f"expected True or False, got {condition_on_age!r}"
-            )
-        self.condition_on_age = condition_on_age
+        check_number("stage_prior", stage_prior, low=0.0, what="a finite number >= 0")
+        check_count("min_deals", min_deals, low=0)
+        self.stage_prior = float(stage_prior)
+        self.min_deals = min_deals
         self.period = period
         self.horizon = horizon
         self.segment_by = segment_by
@@ -658,8 +677,12 @@ class HistoricalForecast:
                 + ": win probabilities are the stage weights (or overrides) and open deals "
                 "are placed by their expected close dates"
             )
-        table, timing = _learn(evidence, scheme, self.prior_strength, notes)
-        allocations, deals = self._place_open(layout, horizon, table, timing, fallback, when)
+        table, timing, priors = _learn(
+            evidence, scheme, self.prior_strength, self.stage_prior, self.min_deals, notes
+        )
+        allocations, deals = self._place_open(
+            layout, horizon, table, timing, priors, fallback, when
+        )
         won_by_period = layout.won
         new_rates: tuple[NewBusinessRate, ...] = ()
         new: dict[str, Decimal] = {}
@@ -722,6 +745,7 @@ class HistoricalForecast:
         open_keys = frozenset(funnel.opens)
         wins: dict[str, list[tuple[float, float]]] = {k: [] for k in funnel.opens}
         losses: dict[str, list[float]] = {k: [] for k in funnel.opens}
+        ends = _outcomes(pipeline, closed, open_keys, when)
         for o in closed:
             if o.closed_at is None:  # pragma: no cover - closed deals have closed_at
                 continue
@@ -748,7 +772,12 @@ class HistoricalForecast:
             won=sum(1 for o in closed if o.is_won),
             reached=tuple(rows),
             timings=tuple(
-                StageTiming(stage=k, wins=tuple(sorted(wins[k])), losses=tuple(sorted(losses[k])))
+                StageTiming(
+                    stage=k,
+                    wins=tuple(sorted(wins[k])),
+                    losses=tuple(sorted(losses[k])),
+                    outcomes=tuple(sorted(ends[k])),
+                )
                 for k in funnel.opens
             ),
             history_start=history_start,
@@ -785,52 +814,54 @@ class HistoricalForecast:
         horizon: Horizon,
         table: tuple[StageRate, ...],
         timing: dict[str, StageTiming],
+        priors: dict[str, float],
         fallback: str | None,
         when: datetime,
     ) -> tuple[list[dict[str, Decimal]], tuple[DealForecast, ...]]:
         rates = {(r.segment, r.stage): r.rate for r in table}
+        rows = {(r.segment, r.stage): r for r in table}
+        curves = {k: Incidence.of(t.outcomes) for k, t in timing.items()}
         order = _bucket_order(horizon)
-        won_stays = (  # sorted, as the wins are sorted by stay first
-            {k: [stay for stay, _ in t.wins] for k, t in timing.items()}
-            if self.condition_on_age
-            else {}
-        )
-        segments: list[str | None] = []
-        probabilities: list[Decimal] = []
-        values: list[Decimal] = []
-        timed: dict[str, list[tuple[int, float]]] = {}  # per stage: (deal, age)
-        for i, placed in enumerate(layout.open):
-            opp = cast(Opportunity, placed.opportunity)  # placed without light=True
-            segment = None if self.segment_by is None else getattr(opp, self.segment_by)
-            probability = _probability(opp, segment, rates, fallback is not None)
-            age = days_between(opp.stage_entered_at, when)
-            if fallback is None and self.condition_on_age:
-                probability = _given_age(
-                    probability, age, won_stays[opp.stage], timing[opp.stage].losses
-                )
-            segments.append(segment)
-            probabilities.append(probability)
-            values.append(cents(placed.amount * probability))
-            if fallback is None and timing[opp.stage].wins:
-                timed.setdefault(opp.stage, []).append((i, age))
-        spreads: dict[int, dict[str, Decimal] | None] = {}
-        for stage, members in timed.items():
-            shares = spread_by_stay(
-                [values[i] for i, _ in members],
-                [age for _, age in members],
-                timing[stage].wins,
-                horizon,
-            )
-            spreads.update(zip((i for i, _ in members), shares, strict=True))
+        starts = (0.0, *horizon.ends[:-1])
         allocations: list[dict[str, Decimal]] = []
         deals: list[DealForecast] = []
-        for i, placed in enumerate(layout.open):
-            opp = cast(Opportunity, placed.opportunity)
-            value = values[i]
-            if i in spreads:
-                allocation = spreads[i] or {"overdue": value}
-            else:  # no timing learned: trust the typed-in close date
+        for placed in layout.open:
+            opp = cast(Opportunity, placed.opportunity)  # placed without light=True
+            segment = None if self.segment_by is None else getattr(opp, self.segment_by)
+            curve = curves.get(opp.stage)
+            if (
+                fallback is not None
+                or curve is None
+                or not curve.times
+                or not timing[opp.stage].wins
+            ):
+                # no learned timing: the table's rate, placed by the typed-in close date
+                probability = _probability(opp, segment, rates, fallback is not None)
+                value = cents(placed.amount * probability)
                 allocation = {placed.bucket: value}
+            else:
+                age = days_between(opp.stage_entered_at, when)
+                age = min(age, curve.oldest_supported(_MIN_AT_RISK))
+                eventual = curve.won_after(age)
+                chances = [
+                    curve.won_within(age, a, b) for a, b in zip(starts, horizon.ends, strict=False)
+                ]
+                smoothed = _smooth(eventual, curve.deals, priors[opp.stage], self.stage_prior)
+                factor = _segment_factor(rows, segment, opp.stage)
+                total_p = min(1.0, smoothed * factor)
+                scale = total_p / eventual if eventual > 0 else 0.0
+                probability = _round_probability(Decimal(repr(total_p)))
+                value = cents(placed.amount * probability)
+                allocation = {}
+                given = _ZERO
+                for label, chance in zip(horizon.labels, chances, strict=True):
+                    part = cents(placed.amount * Decimal(repr(min(1.0, chance * scale))))
+                    part = min(part, value - given)
+                    if part:
+                        allocation[label] = part
+                        given += part
+                if value - given or not allocation:
+                    allocation[LATER] = value - given
             allocations.append({k: v for k, v in allocation.items() if v or len(allocation) == 1})
             deals.append(  # typed values: built without validating again
                 trusted(
@@ -839,10 +870,10 @@ class HistoricalForecast:
                         "opportunity_id": opp.id,
                         "stage": opp.stage,
                         "amount": placed.amount,
-                        "win_probability": float(probabilities[i]),
+                        "win_probability": float(probability),
                         "expected": value,
                         "bucket": _main_bucket(allocation, order),
-                        "group": segments[i],
+                        "group": segment,
                         "category": None,
                         "periods": _period_shares(allocation, horizon, placed.amount),
                     },
@@ -852,36 +883,52 @@ class HistoricalForecast:
         return allocations, tuple(deals)
 
 
-def _given_age(
-    rate: Decimal, age: float, wins: Sequence[float], losses: Sequence[float]
-) -> Decimal:
-    """``P(won | still in the stage after age days)`` by Bayes' rule.
+_MIN_AT_RISK = 5
+"""A deal older than the age at which this many deals of its stage were still open is
+treated as that age: the evidence says nothing about older deals."""
 
-    ``rate · Sw / (rate · Sw + (1 − rate) · Sl)`` with ``Sw``/``Sl`` the shares of won/lost
-    deals whose (last) stay in the stage lasted longer than ``age``, Laplace-smoothed
-    (``(k + 1) / (n + 2)``) so that neither is 0: a deal older than every won example but
-    not every lost one is unlikely, not impossible. At age 0 both shares are ~1 and the
-    rate is unchanged. Older than every example of both outcomes, the shares are
-    ``1 / (W + 2)`` and ``1 / (L + 2)`` and, with the rate near ``W / (W + L)``, the result
-    is about one half whatever the rate: the data say nothing there (documented on
-    ``condition_on_age``).
 
-    Example:
-        >>> wins, losses = [float(d) for d in range(1, 81)], [float(d % 10 + 1) for d in range(720)]
-        >>> round(float(_given_age(Decimal("0.1"), 0.0, wins, losses)), 3)  # ~unchanged
-        0.099
-        >>> round(float(_given_age(Decimal("0.1"), 50.0, wins, losses)), 3)  # only wins last
-        0.968
-        >>> round(float(_given_age(Decimal("0.1"), 500.0, wins, losses)), 3)  # beyond all
-        0.495
-    """
-    if not wins and not losses:
+def _outcomes(
+    pipeline: Pipeline, closed: Sequence[Opportunity], open_keys: frozenset[str], when: datetime
+) -> dict[str, list[tuple[float, int]]]:
+    """Per open stage: (days from the last entry to the close or to ``when``, outcome) of
+    every deal that was in it: the closed deals learned from and every deal still open."""
+    out: dict[str, list[tuple[float, int]]] = {k: [] for k in open_keys}
+    learned = {o.id for o in closed}
+    for o in pipeline.values():
+        if o.is_open:
+            end, code = when, OPEN
+        elif o.id in learned and o.closed_at is not None:
+            end, code = o.closed_at, (WON if o.is_won else LOST)
+        else:
+            continue
+        last: dict[str, datetime] = {}
+        for v in o.path:
+            if v.stage in open_keys and v.entered_at <= end:
+                last[v.stage] = v.entered_at
+        for stage, entered in last.items():
+            out[stage].append((days_between(entered, end), code))
+    return out
+
+
+def _smooth(rate: float, deals: int, prior: float, strength: float) -> float:
+    """``(rate · deals + strength · prior) / (deals + strength)``: additive smoothing."""
+    if deals + strength <= 0:
         return rate
-    still_won = Decimal(len(wins) - bisect_right(wins, age) + 1) / (len(wins) + 2)
-    still_lost = Decimal(len(losses) - bisect_right(losses, age) + 1) / (len(losses) + 2)
-    won = rate * still_won
-    total = won + (1 - rate) * still_lost
-    return _round_probability(won / total) if total else rate
+    return (rate * deals + strength * prior) / (deals + strength)
+
+
+def _segment_factor(
+    table: dict[tuple[str | None, str], StageRate], segment: str | None, stage: str
+) -> float:
+    """How a segment's shrunk closed-deal rate compares with its stage's closed-deal rate
+    (1 without a segment row)."""
+    row = table.get((segment, stage)) if segment is not None else None
+    overall = table.get((None, stage))
+    if row is None or overall is None:
+        return 1.0
+    base = overall.observed if overall.observed is not None else overall.rate
+    return row.rate / base if base > 0 else 1.0
 
 
 def _period_shares(
@@ -946,35 +993,63 @@ def _learn(
     evidence: HistoricalEvidence,
     scheme: StageScheme,
     k: float,
+    stage_prior: float,
+    min_deals: int,
     notes: list[str],
-) -> tuple[tuple[StageRate, ...], dict[str, StageTiming]]:
-    """The stage-rate table, and the evidence's stays per open stage (sorted)."""
+) -> tuple[tuple[StageRate, ...], dict[str, StageTiming], dict[str, float]]:
+    """The stage-rate table, the evidence's stays per open stage, and each stage's prior.
+
+    An overall row's ``rate`` is the cumulative incidence of winning from entering the
+    stage (open deals in the risk set), smoothed towards the prior (the stage weight, else
+    the overall win rate) by ``stage_prior`` pseudo-deals; a segment row's is its closed
+    deals' rate shrunk towards the stage's by ``k`` pseudo-deals.
+    """
     opens = list(scheme.open_stages)
     counts = {(r.segment, r.stage): (r.deals, r.won) for r in evidence.reached}
     timing = {t.stage: t for t in evidence.timings}
-    overall: dict[str, float] = {}
+    overall_rate = evidence.won / evidence.closed if evidence.closed else 0.0
+    closed_rates: dict[str, float] = {}
+    priors: dict[str, float] = {}
     rows: list[StageRate] = []
     weightless: list[str] = []
+    thin: list[str] = []
     for s in opens:
         n, w = counts.get((None, s.key), (0, 0))
         times = sorted(d for _, d in timing[s.key].wins)
-        if n:
-            rate = w / n
+        prior = float(s.weight / _HUNDRED) if s.weight is not None else overall_rate
+        priors[s.key] = prior
+        curve = Incidence.of(timing[s.key].outcomes)
+        closed_rates[s.key] = w / n if n else prior
+        if curve.times:
+            rate = _smooth(curve.won_after(0.0), curve.deals, prior, stage_prior)
             source: RateSource = "history"
         else:
-            if s.weight is None:
-                total = evidence.closed
-                rate = evidence.won / total if total else 0.0
-            else:
-                rate = float(s.weight / _HUNDRED)
+            rate = prior
             source = "weight"
             weightless.append(s.key)
-        overall[s.key] = rate
-        rows.append(_rate_row(None, s.key, n, w, rate, source, times))
+        insufficient = curve.deals < min_deals
+        if insufficient:
+            thin.append(s.key)
+        rows.append(
+            _rate_row(None, s.key, n, w, rate, source, times).model_copy(
+                update={
+                    "in_stage": curve.deals,
+                    "never_closed": (
+                        curve.open_at(curve.oldest_supported(_MIN_AT_RISK)) if curve.times else None
+                    ),
+                    "insufficient": insufficient,
+                }
+            )
+        )
     if evidence.closed and weightless:
         notes.append(
-            f"no closed deal reached {weightless}: their rate is the stage weight (or the "
-            "overall win rate for a stage without weight)"
+            f"no deal that was in {weightless} has closed: their rate is the stage weight (or "
+            "the overall win rate for a stage without weight)"
+        )
+    if evidence.closed and thin:
+        notes.append(
+            f"fewer than {min_deals} deals were in {thin}: insufficient history, their rates "
+            f"lean on the prior (the stage weight) by {stage_prior:g} pseudo-deals"
         )
     untimed = [s.key for s in opens if not timing[s.key].wins]
     if evidence.closed and untimed:
@@ -985,10 +1060,11 @@ def _learn(
     for value in segments:
         for s in opens:
             n, w = counts.get((value, s.key), (0, 0))
-            base = overall[s.key]
+            base = closed_rates[s.key]
             rate = (w + k * base) / (n + k) if n + k > 0 else base
-            rows.append(_rate_row(value, s.key, n, w, rate, "shrunk"))
-    return tuple(rows), timing
+            row = _rate_row(value, s.key, n, w, rate, "shrunk")
+            rows.append(row.model_copy(update={"insufficient": n < min_deals}))
+    return tuple(rows), timing, priors
 
 
 def _rate_row(
