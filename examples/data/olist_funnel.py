@@ -269,9 +269,9 @@ def main(data_dir: Path) -> dict[str, Any]:
         ["month", "actual", "historical", "projection", "open", "rate_known"],
     )
     print(
-        "  actual: sellers signed in the month; open: leads open at its first day (none scored in\n"
-        "  November: the data ends before it does); rate_known: won / (won + lost) among the leads\n"
-        "  closed by then (what a closed-deal rate would learn), against "
+        "  actual: sellers signed in the month; open: leads open at its first day (none scored"
+        "\n  in November: the data ends before it does); rate_known: won / (won + lost) among"
+        "\n  the leads closed by then (what a closed-deal rate would learn), against "
         f"{win_loss.overall.win_rate:.3f} in the end"
     )
 
