@@ -134,25 +134,29 @@ def test_open_deals_are_censored_not_counted_as_losses() -> None:
     assert {d.opportunity_id for d in f.deals} == {"c5", "c6", "c7"}
 
 
-def test_expected_value_is_spread_by_the_incidence_after_the_time_already_spent() -> None:
+def test_expected_value_is_spread_by_what_became_of_deals_that_stayed_as_long() -> None:
     f = HistoricalForecast(horizon=3, new_business=False).compute(small_history(), as_of=AS_OF)
-    # With 7 deals in a, only ages up to 4 days have 5 deals at risk: older deals (c5 at 5
-    # days, c7 at 111) are taken at 4. Open at 4: won eventually (1/2 - 1/7) / (5/7) = 1/2,
-    # within 11 days (June) 0, days 11-42 (July) (9/28 - 1/7) / (5/7) = 1/4, days 42-73
-    # (August) 1/4; all scaled to the smoothed 0.4333: 0.21667 in July and in August.
-    # b has 3 deals (fewer than 5): c6 is taken at age 0: won within 11 days 1/3, scaled
-    # to the smoothed 0.4: all of it in June.
+    # A deal still in a after 5 days is compared with the deals whose stay in a lasted
+    # longer: c4 (lost 15 days after entering), c5 itself (open at 5), c1 (won at 20), c2
+    # (won at 50), c7 (open at 111). Among them: lost at 15, won at 20 (F = 1/4), won at
+    # 50 (F = 1/2). Eventually 1/2, smoothed over their 5 deals towards the weight 0.2:
+    # (0.5 x 5 + 2 x 0.2) / 7 = 0.41429; within 11 days (June) 0, days 11-42 (July) 1/4,
+    # days 42-73 (August) 1/4, both scaled to 0.41429: 0.20714 each.
+    # c7 has sat 111 days, longer than all but one deal stayed (fewer than five): it is
+    # taken at the age five deals still stayed, which is c5's.
+    # b had 3 deals (fewer than five): c6 is compared with all of them: F = 1/3 within
+    # 10 days, smoothed to (1/3 x 3 + 2 x 0.5) / 5 = 0.4, all of it in June.
     rows = {r.bucket: r for r in f.rows}
     assert rows["2024-06"].won == Decimal("300")  # c8
     assert rows["2024-06"].expected == Decimal("240.00")  # c6: 600 x 0.4
-    assert rows["2024-07"].expected == Decimal("650.00")  # c5 216.67 + c7 433.33
-    assert rows["2024-08"].expected == Decimal("649.99")  # c5 216.66 + c7 433.33
+    assert rows["2024-07"].expected == Decimal("621.43")  # c5 207.14 + c7 414.29
+    assert rows["2024-08"].expected == Decimal("621.42")  # c5 207.14 + c7 414.28
     assert rows["later"].expected == Decimal("0.01")
-    assert "overdue" not in rows  # an old deal gets a small chance, not the whole rate
+    assert "overdue" not in rows  # an old deal gets its chance, not a bucket of its own
     deals = {d.opportunity_id: d for d in f.deals}
-    assert deals["c5"].win_probability == pytest.approx((0.5 * 7 + 0.4) / 9)
-    assert deals["c5"].expected == Decimal("433.33")
-    assert deals["c5"].periods == pytest.approx((0.0, 0.21667, 0.21666), abs=1e-5)
+    assert deals["c5"].win_probability == pytest.approx(2.9 / 7)
+    assert deals["c5"].expected == Decimal("414.29")
+    assert deals["c5"].periods == pytest.approx((0.0, 0.20714, 0.20714), abs=1e-5)
     assert deals["c6"].bucket == "2024-06"
 
 
@@ -216,9 +220,9 @@ def test_segment_rates_shrink_towards_the_overall_rate() -> None:
     # product y: c2, c8 both won: 2 of 2
     assert table[("y", "a")].rate == pytest.approx((2 + k * 0.6) / (2 + k))
     deals = {d.opportunity_id: d for d in f.deals}
-    # a deal's chance is its stage's (the incidence, smoothed: 0.4333) times how its
+    # a deal's chance is its stage's (from the deals that stayed as long) times how its
     # segment's closed deals fared against the stage's (0.44 against 0.6)
-    stage_a = (0.5 * 7 + 2 * 0.2) / 9
+    stage_a = 2.9 / 7  # c5's chance from the deals that stayed in a as long (above)
     assert deals["c5"].win_probability == pytest.approx(stage_a * ((1 + k * 0.6) / (3 + k)) / 0.6)
     assert deals["c5"].group == "x"
 

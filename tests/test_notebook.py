@@ -99,7 +99,7 @@ def test_notebook_prints_the_forecast_and_a_balanced_bridge(executed: tuple[Any,
     # the same figures as the OutcomeDistribution doctest on this demo history
     assert "2024-10: P10 9,700  P50 50,400  P90 79,300" in out
     assert "balances: True" in out
-    assert "historical WAPE 1.25  Brier 0.171" in out
+    assert "historical WAPE 0.52  Brier 0.093" in out
     assert "'salesforce'" in out
 
 

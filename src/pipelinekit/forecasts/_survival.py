@@ -121,3 +121,57 @@ def _kth_largest_time(c: Incidence, k: int) -> float:
         if n >= k:
             best = t
     return best
+
+
+class ByStay:
+    """The incidence of winning among the deals that stayed in a stage longer than a given
+    age: what a deal still in the stage after ``age`` days can expect.
+
+    Conditioning on *still in the stage* rather than *still open* matters: long after
+    entering a stage, the deals still open are mostly ones that moved on to later stages,
+    whose chances are better than those of a deal that has not moved. Each entry is
+    ``(stay, days to the outcome, outcome)``: how long the deal's last stay in the stage
+    lasted (up to ``as_of`` if it is still there), and when and how it ended (or ``OPEN``).
+
+    Example:
+        >>> s = ByStay([(5.0, 20.0, WON), (5.0, 9.0, LOST), (40.0, 60.0, LOST), (50.0, 50.0, OPEN)])
+        >>> s.at(0.0).won_by(100.0)  # of all four: one won, at 20 days
+        0.25
+        >>> s.at(10.0).won_by(100.0)  # still in the stage after 10 days: none was won
+        0.0
+    """
+
+    def __init__(self, entries: Iterable[tuple[float, float, int]]) -> None:
+        self._entries = sorted(entries)
+        self._stays = [stay for stay, _, _ in self._entries]
+        self._cache: dict[int, Incidence] = {}
+
+    @property
+    def deals(self) -> int:
+        """How many deals were in the stage."""
+        return len(self._entries)
+
+    def staying(self, age: float) -> int:
+        """How many deals stayed longer than ``age`` days."""
+        return len(self._stays) - bisect_right(self._stays, age)
+
+    def at(self, age: float) -> Incidence:
+        """The incidence (time from entering the stage) among the deals that stayed longer
+        than ``age`` days."""
+        first = bisect_right(self._stays, age)
+        found = self._cache.get(first)
+        if found is None:
+            found = self._cache[first] = Incidence.of(
+                (time, code) for _, time, code in self._entries[first:]
+            )
+        return found
+
+    def supported_age(self, age: float, minimum: int) -> float:
+        """``age``, or the greatest age at which ``minimum`` deals still stayed when fewer
+        stayed as long as ``age`` (0 when fewer than ``minimum`` deals in all)."""
+        if self.staying(age) >= minimum:
+            return age
+        if len(self._stays) < minimum or minimum <= 0:
+            return 0.0
+        # the minimum-th longest stay: just below it, exactly ``minimum`` deals stay longer
+        return max(0.0, self._stays[len(self._stays) - minimum] - 1e-9)

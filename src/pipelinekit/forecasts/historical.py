@@ -14,11 +14,13 @@ included**:
   chance a deal entering ``s`` is won, smoothed towards the stage weight by ``stage_prior``
   pseudo-deals; ``never_closed`` estimates the zombies' share;
 - **each open deal's chance given its age**: a deal that has been in ``s`` for ``a`` days is
-  won with chance ``(F(∞) − F(a)) / S(a)``, within a period ``(F(a + end) − F(a +
-  start)) / S(a)``: its expected value is spread over the horizon by the same estimate (what
-  is left after the horizon goes to ``later``). Ages the evidence does not support (fewer
-  than five deals of the stage still open at that age) are taken at the oldest supported
-  age;
+  compared with the deals whose stay in ``s`` lasted longer than ``a`` (the ones still there
+  included): the cumulative incidence of winning among them gives its chance, eventually and
+  within each period, and its expected value is spread over the horizon by it (what is left
+  after the horizon goes to ``later``). Conditioning on *still in the stage*, not *still
+  open*, matters: long after entering a stage the deals still open are mostly ones that moved
+  on, with better chances than one that has not moved. An age at which fewer than five deals
+  still stayed is taken at the greatest age at which five did;
 - **per segment** (product, owner, source) optionally: the segment's closed deals' share won
   among those that *reached* ``s`` (the shared definition, ``pipelinekit.reached_stages``),
   shrunk towards the stage's by ``prior_strength`` pseudo-deals, scales the stage's chance;
@@ -40,7 +42,7 @@ Example:
     >>> r.stage, r.deals, r.won, r.observed, round(r.rate, 3), r.in_stage
     ('prospecting', 30, 12, 0.4, 0.396, 44)
     >>> f.row("2024-10").expected
-    Decimal('119881.52')
+    Decimal('87046.83')
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from pipelinekit.forecasts._learned import (
     wilson,
 )
 from pipelinekit.forecasts._placement import Layout, Placement, cents, place
-from pipelinekit.forecasts._survival import LOST, OPEN, WON, Incidence
+from pipelinekit.forecasts._survival import LOST, OPEN, WON, ByStay, Incidence
 from pipelinekit.forecasts.result import LATER, NO_CLOSE_DATE, OVERDUE, DealForecast, Forecast
 from pipelinekit.history import History, Pipeline
 from pipelinekit.money import EXACT, FxRates, ReportingCurrency
@@ -185,10 +187,11 @@ class StageTiming(BaseModel):
         wins: per won deal that was in the stage: ``(stay, days to win)``, the length of
             its last stay there and the days from that last entry to the win (sorted).
         losses: per lost deal that was in the stage: the length of its last stay (sorted).
-        outcomes: per deal that was in the stage, **open ones included**: the days from
-            its last entry into the stage to its close, or to ``as_of`` while still open,
-            and how it ended (1 won, 2 lost, 0 still open), sorted: what the cumulative
-            incidence of winning is estimated from.
+        outcomes: per deal that was in the stage, **open ones included**: how long its
+            last stay there lasted (up to ``as_of`` if it is still there), the days from
+            that entry to its close, or to ``as_of`` while still open, and how it ended (1
+            won, 2 lost, 0 still open), sorted: what the cumulative incidence of winning is
+            estimated from.
 
     Example:
         >>> t = StageTiming(stage="qualification", wins=((5.0, 12.5),), losses=(3.0,))
@@ -201,7 +204,7 @@ class StageTiming(BaseModel):
     stage: str
     wins: tuple[tuple[float, float], ...] = ()
     losses: tuple[float, ...] = ()
-    outcomes: tuple[tuple[float, int], ...] = ()
+    outcomes: tuple[tuple[float, float, int], ...] = ()
 
 
 class CreatedWon(BaseModel):
@@ -295,7 +298,7 @@ class HistoricalEvidence(Result):
             reached[(r.segment, r.stage)] = (n + r.deals, w + r.won)
         wins: dict[str, list[tuple[float, float]]] = {}
         losses: dict[str, list[float]] = {}
-        ends: dict[str, list[tuple[float, int]]] = {}
+        ends: dict[str, list[tuple[float, float, int]]] = {}
         for t in (*self.timings, *other.timings):
             wins.setdefault(t.stage, []).extend(t.wins)
             losses.setdefault(t.stage, []).extend(t.losses)
@@ -820,7 +823,7 @@ class HistoricalForecast:
     ) -> tuple[list[dict[str, Decimal]], tuple[DealForecast, ...]]:
         rates = {(r.segment, r.stage): r.rate for r in table}
         rows = {(r.segment, r.stage): r for r in table}
-        curves = {k: Incidence.of(t.outcomes) for k, t in timing.items()}
+        curves = {k: ByStay(t.outcomes) for k, t in timing.items()}
         order = _bucket_order(horizon)
         starts = (0.0, *horizon.ends[:-1])
         allocations: list[dict[str, Decimal]] = []
@@ -829,24 +832,19 @@ class HistoricalForecast:
             opp = cast(Opportunity, placed.opportunity)  # placed without light=True
             segment = None if self.segment_by is None else getattr(opp, self.segment_by)
             curve = curves.get(opp.stage)
-            if (
-                fallback is not None
-                or curve is None
-                or not curve.times
-                or not timing[opp.stage].wins
-            ):
+            if fallback is not None or curve is None or not timing[opp.stage].wins:
                 # no learned timing: the table's rate, placed by the typed-in close date
                 probability = _probability(opp, segment, rates, fallback is not None)
                 value = cents(placed.amount * probability)
                 allocation = {placed.bucket: value}
             else:
-                age = days_between(opp.stage_entered_at, when)
-                age = min(age, curve.oldest_supported(_MIN_AT_RISK))
-                eventual = curve.won_after(age)
+                age = curve.supported_age(days_between(opp.stage_entered_at, when), _MIN_AT_RISK)
+                alike = curve.at(age)  # the deals that stayed in the stage at least as long
+                eventual = alike.won_after(age)
                 chances = [
-                    curve.won_within(age, a, b) for a, b in zip(starts, horizon.ends, strict=False)
+                    alike.won_within(age, a, b) for a, b in zip(starts, horizon.ends, strict=True)
                 ]
-                smoothed = _smooth(eventual, curve.deals, priors[opp.stage], self.stage_prior)
+                smoothed = _smooth(eventual, alike.deals, priors[opp.stage], self.stage_prior)
                 factor = _segment_factor(rows, segment, opp.stage)
                 total_p = min(1.0, smoothed * factor)
                 scale = total_p / eventual if eventual > 0 else 0.0
@@ -884,16 +882,18 @@ class HistoricalForecast:
 
 
 _MIN_AT_RISK = 5
-"""A deal older than the age at which this many deals of its stage were still open is
-treated as that age: the evidence says nothing about older deals."""
+"""A deal that has been in its stage longer than all but this many deals stayed there is
+treated as the age at which that many still stayed: the evidence says nothing about older
+deals."""
 
 
 def _outcomes(
     pipeline: Pipeline, closed: Sequence[Opportunity], open_keys: frozenset[str], when: datetime
-) -> dict[str, list[tuple[float, int]]]:
-    """Per open stage: (days from the last entry to the close or to ``when``, outcome) of
-    every deal that was in it: the closed deals learned from and every deal still open."""
-    out: dict[str, list[tuple[float, int]]] = {k: [] for k in open_keys}
+) -> dict[str, list[tuple[float, float, int]]]:
+    """Per open stage: (last stay, days from the last entry to the close or to ``when``,
+    outcome) of every deal that was in it: the closed deals learned from and every deal
+    still open."""
+    out: dict[str, list[tuple[float, float, int]]] = {k: [] for k in open_keys}
     learned = {o.id for o in closed}
     for o in pipeline.values():
         if o.is_open:
@@ -902,12 +902,13 @@ def _outcomes(
             end, code = o.closed_at, (WON if o.is_won else LOST)
         else:
             continue
-        last: dict[str, datetime] = {}
+        last: dict[str, tuple[datetime, datetime]] = {}
         for v in o.path:
             if v.stage in open_keys and v.entered_at <= end:
-                last[v.stage] = v.entered_at
-        for stage, entered in last.items():
-            out[stage].append((days_between(entered, end), code))
+                left = end if v.exited_at is None or v.exited_at > end else v.exited_at
+                last[v.stage] = (v.entered_at, left)
+        for stage, (entered, left) in last.items():
+            out[stage].append((days_between(entered, left), days_between(entered, end), code))
     return out
 
 
@@ -1018,7 +1019,7 @@ def _learn(
         times = sorted(d for _, d in timing[s.key].wins)
         prior = float(s.weight / _HUNDRED) if s.weight is not None else overall_rate
         priors[s.key] = prior
-        curve = Incidence.of(timing[s.key].outcomes)
+        curve = Incidence.of((t, code) for _, t, code in timing[s.key].outcomes)
         closed_rates[s.key] = w / n if n else prior
         if curve.times:
             rate = _smooth(curve.won_after(0.0), curve.deals, prior, stage_prior)
